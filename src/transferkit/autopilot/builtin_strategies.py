@@ -1,0 +1,33 @@
+"""Registration of transferkit's own strategies with the autopilot registry.
+
+Adding a method to the autopilot means adding one ``register_strategy`` call
+here (or in user code); the runner does not change.
+"""
+
+from __future__ import annotations
+
+from transferkit.autopilot.registry import TARGET_ONLY, Strategy, TaskInfo, register_strategy
+from transferkit.baselines import Pooled, SourceOnly, TargetOnly
+from transferkit.instance_based import ImportanceWeighted
+
+
+def _needs_target_labels(task: TaskInfo) -> bool:
+    return task.has_target_labels
+
+
+BUILTIN_STRATEGIES = (
+    Strategy(TARGET_ONLY, "baseline", "Trained on the labelled target rows only (no transfer).",
+             lambda task, seed: TargetOnly(task=task.task, random_state=seed),
+             _needs_target_labels),
+    Strategy("source_only", "baseline", "Trained on the source rows only (no adaptation).",
+             lambda task, seed: SourceOnly(task=task.task, random_state=seed)),
+    Strategy("pooled", "baseline", "Trained on source and labelled target rows together.",
+             lambda task, seed: Pooled(task=task.task, random_state=seed),
+             _needs_target_labels),
+    Strategy("pooled_importance_weighted", "instance",
+             "Pooled, source rows weighted by p_t(x)/p_s(x) from a domain classifier.",
+             lambda task, seed: ImportanceWeighted(task=task.task, random_state=seed)),
+)
+
+for _strategy in BUILTIN_STRATEGIES:
+    register_strategy(_strategy, replace=True)

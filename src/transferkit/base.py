@@ -1,0 +1,149 @@
+"""Base class for transfer estimators that train a plain estimator on chosen rows.
+
+A :class:`RowSelectingTransfer` reads the tagged ``y`` (see
+:mod:`transferkit.domains`), picks which labelled rows to train on and with
+what weights (the subclass decides), and fits a clone of a plain
+scikit-learn estimator on them.  Prediction needs no tags: it delegates to the
+fitted estimator.
+
+Sample weights go to ``estimator.fit(..., sample_weight=w)``.  An estimator
+whose ``fit`` takes no ``sample_weight`` gets a weighted resample instead
+(rows drawn with replacement with probability proportional to ``w``, as many
+as there are rows, seeded by ``random_state``) and a ``UserWarning`` says so.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.utils import check_random_state
+from sklearn.utils._indexing import _safe_indexing
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+from transferkit.domains import DomainAwareMixin, DomainInfo, infer_task, read_domains
+from transferkit.validation import TransferKitInputError
+
+__all__ = ["RowSelectingTransfer", "default_estimator"]
+
+
+def default_estimator(task: str):
+    """The plain estimator used when none is given.
+
+    Classification: logistic regression with balanced class weights (small,
+    imbalanced targets are the norm).  Regression: ridge regression.
+    """
+    if task == "classification":
+        return LogisticRegression(class_weight="balanced", max_iter=2000)
+    return Ridge(alpha=1.0)
+
+
+def _fitted_has(name):
+    def check(self):
+        return hasattr(self.estimator_ if hasattr(self, "estimator_") else
+                       (self.estimator or default_estimator("classification")), name)
+    return check
+
+
+class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
+    """Fit ``estimator`` on the labelled rows and weights a subclass picks.
+
+    Subclasses implement ``_training_weights(X, info) -> ndarray`` giving a
+    non-negative weight per row (0 = not used); only labelled rows may get a
+    positive weight.
+    """
+
+    def __init__(self, estimator=None, task: str = "auto", random_state=None):
+        self.estimator = estimator
+        self.task = task
+        self.random_state = random_state
+
+    def _training_weights(self, X, info: DomainInfo) -> np.ndarray:
+        raise NotImplementedError
+
+    def _resolve_task(self, info: DomainInfo) -> str:
+        if self.task not in ("auto", "classification", "regression"):
+            raise TransferKitInputError(
+                f"task must be 'auto', 'classification' or 'regression', got {self.task!r}."
+            )
+        if self.task != "auto":
+            return self.task
+        return infer_task(info.labels[info.labelled])
+
+    def fit(self, X, y):
+        info = read_domains(y)
+        if len(info.labels) != len(X):
+            raise TransferKitInputError(
+                f"X has {len(X)} rows but y has {len(info.labels)}; they must align."
+            )
+        if not info.labelled.any():
+            raise TransferKitInputError("No labelled rows at all: nothing to train on.")
+        self.task_ = self._resolve_task(info)
+        weights = np.asarray(self._training_weights(X, info), dtype=float)
+        rows = np.flatnonzero(weights > 0)
+        if rows.size == 0:
+            raise TransferKitInputError(
+                f"{type(self).__name__} found no labelled rows to train on "
+                f"({int(info.labelled_source.sum())} labelled source rows, "
+                f"{int(info.labelled_target.sum())} labelled target rows)."
+            )
+        labels = info.labels[rows]
+        if self.task_ == "classification":
+            if len(np.unique(labels.astype(str))) < 2:
+                raise TransferKitInputError(
+                    f"{type(self).__name__}: the training rows have a single class "
+                    f"({labels[0]!r}); a classifier needs at least two."
+                )
+        else:
+            labels = labels.astype(float)
+        estimator = clone(self.estimator) if self.estimator is not None else (
+            default_estimator(self.task_))
+        X_rows = _safe_indexing(X, rows)
+        w = weights[rows]
+        if np.allclose(w, w[0]):
+            estimator.fit(X_rows, labels)
+        elif has_fit_parameter(estimator, "sample_weight"):
+            estimator.fit(X_rows, labels, sample_weight=w)
+        else:
+            warnings.warn(
+                f"{type(estimator).__name__}.fit takes no sample_weight, so "
+                f"{type(self).__name__} trains it on a weighted resample of the rows "
+                "(drawn with replacement, probability proportional to the weight).",
+                UserWarning,
+                stacklevel=2,
+            )
+            rng = check_random_state(self.random_state)
+            pick = rng.choice(rows.size, size=rows.size, replace=True, p=w / w.sum())
+            estimator.fit(_safe_indexing(X_rows, pick), labels[pick])
+        self.estimator_ = estimator
+        self.training_weights_ = weights
+        if hasattr(estimator, "classes_"):
+            self.classes_ = estimator.classes_
+        if hasattr(estimator, "n_features_in_"):
+            self.n_features_in_ = estimator.n_features_in_
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict(X)
+
+    @available_if(_fitted_has("predict_proba"))
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_fitted_has("decision_function"))
+    def decision_function(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.decision_function(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.estimator is not None:
+            inner = self.estimator.__sklearn_tags__()
+            tags.estimator_type = inner.estimator_type
+            tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        return tags

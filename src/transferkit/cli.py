@@ -1,0 +1,343 @@
+"""The ``transferkit`` command line.
+
+Commands
+--------
+``transferkit demo``
+    The autopilot on built-in real data (Lending Club loans by state).
+``transferkit run TASK_FILE``
+    The autopilot on a task described in a YAML/TOML file
+    (see :mod:`transferkit.taskfile`).
+``transferkit shift A B``
+    Shift report between two tables.
+``transferkit predict MODEL_DIR DATA``
+    Apply a saved model to new rows.
+
+Exit codes: 0 success; 2 bad input or usage (the message says what to fix);
+1 an unexpected internal error (with a traceback); 130 interrupted.
+``--json`` prints one JSON document on standard output and nothing else;
+progress bars go to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from transferkit.validation import TransferKitInputError
+
+__all__ = ["main"]
+
+
+# --------------------------------------------------------------------- output
+def _text_table(header, rows) -> str:
+    cells = [[str(h) for h in header]] + [[str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _print_result(result: dict, out) -> None:
+    from transferkit.report import leaderboard_rows, report_metrics
+
+    shift = result["shift"]
+    print("\nShift between source and target", file=out)
+    print(f"  MMD^2 = {shift['mmd2']:.5f} (Gaussian kernel, median bandwidth), permutation "
+          f"p = {shift['mmd_p_value']:.4f} over {shift['mmd_permutations']} permutations -> "
+          f"{'shift detected' if shift['shift_detected'] else 'no shift detected'}", file=out)
+    print(f"  proxy A-distance = {shift['proxy_a_distance']:.3f} (0 same, 2 separable); "
+          f"CORAL distance = {shift['coral_distance']:.5f}", file=out)
+    if shift.get("per_source"):
+        closest = ", ".join(f"{r['domain']} ({r['mmd2']:.4f})" for r in shift["per_source"])
+        print(f"  source domains, closest first (MMD^2): {closest}", file=out)
+    if result.get("feature_shift"):
+        top = result["feature_shift"][:5]
+        print("  most shifted features: " + ", ".join(
+            f"{r['feature']} ({r['test']} effect {r['effect']:.3f})" for r in top), file=out)
+    metrics = report_metrics(result)[:5]
+    print(f"\nLeaderboard ({result['evidence']}; mean [95% interval])", file=out)
+    print(_text_table(["#", "strategy", "family"] + metrics + ["verdict", "p"],
+                      leaderboard_rows(result, metrics)), file=out)
+    print(f"\nVerdict: {result['verdict']}", file=out)
+    for note in result.get("notes", []):
+        print(f"Note: {note}", file=out)
+
+
+# -------------------------------------------------------------------- outputs
+def _save_outputs(folder: Path, result, X, payload: dict, title: str, description: str,
+                  label: str | None, protect=(), extra_sections=None) -> dict:
+    from transferkit.io import write_atomic, write_json
+    from transferkit.persistence import save_model
+    from transferkit.report import render_report
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model_dir = folder / "model"
+    save_model(model_dir, result.model, feature_frame=X, n_features=X.shape[1],
+               task=result.task.task,
+               classes=result.task.classes, positive_label=result.positive_label, label=label,
+               strategy=result.recommended)
+    paths = {"results": str(folder / "results.json"), "report": str(folder / "report.html"),
+             "model": str(model_dir)}
+    payload = payload | {"outputs": paths}
+    write_json(folder / "results.json", payload, protect=protect)
+    write_atomic(folder / "report.html",
+                 render_report(payload, title=title, description=description,
+                               extra_sections=extra_sections), protect=protect)
+    return payload
+
+
+def _run_autopilot(X, y, options: dict, args):
+    from transferkit.autopilot import Autopilot
+
+    autopilot = Autopilot(
+        strategies=options.get("strategies"),
+        metric=options.get("metric"),
+        task=options.get("task", "auto"),
+        positive_label=options.get("positive_label"),
+        n_splits=options.get("n_splits", 5),
+        n_repeats=options.get("n_repeats", 3),
+        alpha=options.get("alpha", 0.05),
+        require_significance=options.get("require_significance", False),
+        n_jobs=args.n_jobs,
+        random_state=options.get("random_state", 0),
+        progress=not (args.quiet or args.json),
+    )
+    return autopilot.run(X, y)
+
+
+def _holdout_check(task, result) -> tuple[dict, str]:
+    """Score the recommended model and target-only on the untouched target hold-out."""
+    from transferkit.autopilot import get_strategy
+    from transferkit.evaluation import classification_metrics
+    from transferkit.preprocessing import TabularPreprocessor
+    from sklearn.pipeline import Pipeline
+
+    models = {result.recommended: result.model}
+    if result.recommended != "target_only":
+        baseline = Pipeline([("preprocess", TabularPreprocessor()),
+                             ("strategy", get_strategy("target_only").build(result.task, 0))])
+        models["target_only"] = baseline.fit(task.X, task.y)
+    scores = {}
+    for name, model in models.items():
+        proba = model.predict_proba(task.X_holdout)
+        classes = list(model.classes_)
+        scores[name] = classification_metrics(
+            task.y_holdout, model.predict(task.X_holdout),
+            y_score=proba[:, classes.index(task.positive_label)],
+            positive_label=task.positive_label)
+    keys = ["balanced_accuracy", "recall_pos", "f1_pos", "roc_auc", "accuracy"]
+    rows = [[name] + [f"{s[k]:.3f}" for k in keys] for name, s in scores.items()]
+    text = _text_table(["model"] + keys, rows)
+    return {"n_rows": int(len(task.y_holdout)), "scores": scores}, text
+
+
+# ------------------------------------------------------------------- commands
+def _cmd_demo(args) -> int:
+    from transferkit.datasets import lending_club_task
+    from transferkit.report import html_table
+
+    out = sys.stderr if args.json else sys.stdout
+    task = lending_club_task(n_labelled=args.n_labelled, random_state=args.seed)
+    print("transferkit demo: credit risk transfer across US states\n" + task.description,
+          file=out)
+    options = {"positive_label": task.positive_label, "random_state": args.seed,
+               "metric": args.metric}
+    result = _run_autopilot(task.X, task.y, options, args)
+    payload = result.to_dict() | {"description": task.description}
+    _print_result(payload, out)
+    holdout, text = _holdout_check(task, result)
+    payload["holdout"] = holdout
+    n_positive = int((task.y_holdout == task.positive_label).sum())
+    print(f"\nHold-out check on {holdout['n_rows']} target loans never used above "
+          f"({n_positive} of them '{task.positive_label}', so differences of a few points "
+          f"are within noise):\n{text}", file=out)
+    keys = ["balanced_accuracy", "recall_pos", "f1_pos", "roc_auc"]
+    section = html_table(["model"] + keys, [[n] + [f"{s[k]:.3f}" for k in keys]
+                                        for n, s in holdout["scores"].items()])
+    payload = _save_outputs(Path(args.output), result, task.X, payload, "transferkit demo",
+                            task.description, label="Class",
+                            extra_sections={"Hold-out check (target rows never used)": section})
+    _finish(payload, args, out)
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from transferkit.taskfile import load_task
+
+    out = sys.stderr if args.json else sys.stdout
+    spec = load_task(args.task_file)
+    folder = Path(args.output) if args.output else (
+        spec.path.parent / spec.options.get("output", "transferkit-output"))
+    print(f"transferkit run: {spec.path} ({len(spec.X)} rows)", file=out)
+    result = _run_autopilot(spec.X, spec.y, spec.options, args)
+    payload = result.to_dict() | {"task_file": str(spec.path)}
+    _print_result(payload, out)
+    payload = _save_outputs(folder, result, spec.X, payload,
+                            spec.options.get("name", f"transferkit: {spec.path.name}"),
+                            "", label=spec.label, protect=spec.inputs)
+    _finish(payload, args, out)
+    return 0
+
+
+def _finish(payload: dict, args, out) -> None:
+    if args.json:
+        json.dump(payload, sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        o = payload["outputs"]
+        print(f"\nWrote {o['results']}, {o['report']} and the model in {o['model']}", file=out)
+
+
+def _cmd_shift(args) -> int:
+    from transferkit.io import read_table
+    from transferkit.preprocessing import TabularPreprocessor
+    from transferkit.shift import coral_distance, feature_shift_table, mmd_test, proxy_a_distance
+    from transferkit.validation import check_same_columns
+
+    a, b = read_table(args.a), read_table(args.b)
+    for column in args.ignore:
+        for name, table in (("A", a), ("B", b)):
+            if column not in table.columns:
+                raise TransferKitInputError(f"--ignore column {column!r} is not in table {name}.")
+    a, b = a.drop(columns=args.ignore), b.drop(columns=args.ignore)
+    columns = check_same_columns({"A": a, "B": b})
+    b = b[columns]
+    pre = TabularPreprocessor().fit(pd.concat([a, b], ignore_index=True))
+    rng = np.random.default_rng(args.seed)
+    Za, Zb = pre.transform(a), pre.transform(b)
+    sa = Za[rng.choice(len(Za), min(len(Za), args.max_rows), replace=False)]
+    sb = Zb[rng.choice(len(Zb), min(len(Zb), args.max_rows), replace=False)]
+    test = mmd_test(sa, sb, n_permutations=args.permutations, random_state=args.seed)
+    table = feature_shift_table(a, b)
+    payload = {
+        "a": str(args.a), "b": str(args.b), "n_a": len(a), "n_b": len(b),
+        "mmd2": float(test.statistic), "mmd_p_value": float(test.p_value),
+        "mmd_permutations": args.permutations, "mmd_bandwidth": float(test.bandwidth),
+        "shift_detected": bool(test.p_value < 0.05),
+        "proxy_a_distance": float(proxy_a_distance(sa, sb, random_state=args.seed)),
+        "coral_distance": float(coral_distance(Za, Zb)),
+        "feature_shift": json.loads(table.to_json(orient="records")),
+    }
+    if args.json:
+        json.dump(payload, sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    print(f"Shift from {args.a} ({len(a)} rows) to {args.b} ({len(b)} rows)")
+    print(f"  MMD^2 = {payload['mmd2']:.5f}, permutation p = {payload['mmd_p_value']:.4f} "
+          f"({args.permutations} permutations) -> "
+          f"{'shift detected' if payload['shift_detected'] else 'no shift detected'}")
+    print(f"  proxy A-distance = {payload['proxy_a_distance']:.3f}; CORAL distance = "
+          f"{payload['coral_distance']:.5f}\n")
+    shown = table.head(args.top)
+    print(_text_table(list(shown.columns), [
+        [f"{v:.4g}" if isinstance(v, float) else v for v in row]
+        for row in shown.itertuples(index=False)]))
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from transferkit.io import read_table, write_table
+    from transferkit.persistence import load_model
+
+    model = load_model(args.model_dir)
+    data = read_table(args.data)
+    label = model.metadata.get("label")
+    ignore = [label] if label else []
+    predictions = pd.DataFrame({"prediction": model.predict(data, ignore=ignore)})
+    if hasattr(model.pipeline, "predict_proba") and model.metadata.get("task") == "classification":
+        proba = model.predict_proba(data, ignore=ignore)
+        for k, cls in enumerate(model.pipeline.classes_):
+            predictions[f"proba_{cls}"] = proba[:, k]
+    data_path = Path(args.data)
+    output = Path(args.output) if args.output else data_path.with_name(
+        f"{data_path.stem}.predictions.csv")
+    write_table(output, predictions, protect=[data_path])
+    if args.json:
+        json.dump({"output": str(output), "n_rows": len(predictions),
+                   "model": str(args.model_dir)}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"Wrote {len(predictions)} predictions to {output}")
+    return 0
+
+
+# --------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transferkit",
+        description="Transfer learning for small labelled data: measure the shift, try the "
+                    "sensible strategies, evaluate honestly against target-only.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, outputs=True):
+        p.add_argument("--json", action="store_true", help="print one JSON document only")
+        if outputs:
+            p.add_argument("--quiet", action="store_true", help="no progress bars")
+            p.add_argument("--n-jobs", type=int, default=1,
+                           help="parallel (strategy, fold) jobs (joblib; -1 = all cores)")
+
+    demo = sub.add_parser("demo", help="run the autopilot on built-in real credit data")
+    demo.add_argument("--output", default="transferkit-output/demo", help="output folder")
+    demo.add_argument("--n-labelled", type=int, default=250, help="labelled target loans")
+    demo.add_argument("--metric", default="balanced_accuracy", help="primary metric")
+    demo.add_argument("--seed", type=int, default=0)
+    common(demo)
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="run the autopilot on a YAML/TOML task file")
+    run.add_argument("task_file")
+    run.add_argument("--output", help="output folder (default: the task's 'output' setting, "
+                                      "else transferkit-output beside the task file)")
+    common(run)
+    run.set_defaults(func=_cmd_run)
+
+    shift = sub.add_parser("shift", help="shift report between two tables (CSV/Parquet)")
+    shift.add_argument("a")
+    shift.add_argument("b")
+    shift.add_argument("--ignore", nargs="*", default=[], help="columns to leave out")
+    shift.add_argument("--permutations", type=int, default=1000)
+    shift.add_argument("--max-rows", type=int, default=5000,
+                       help="rows per table used by the MMD test and domain classifier")
+    shift.add_argument("--top", type=int, default=15, help="features shown")
+    shift.add_argument("--seed", type=int, default=0)
+    common(shift, outputs=False)
+    shift.set_defaults(func=_cmd_shift)
+
+    predict = sub.add_parser("predict", help="apply a saved model to new rows")
+    predict.add_argument("model_dir")
+    predict.add_argument("data")
+    predict.add_argument("--output", help="predictions file (.csv or .parquet; default "
+                                          "DATA.predictions.csv beside the data)")
+    common(predict, outputs=False)
+    predict.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def _version() -> str:
+    from transferkit import __version__
+
+    return f"transferkit {__version__}"
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TransferKitInputError as exc:
+        print(f"transferkit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("transferkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

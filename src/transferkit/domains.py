@@ -1,0 +1,381 @@
+"""The domain convention: how source and target rows travel together.
+
+transferkit stacks the rows of every domain into one feature table ``X`` and
+carries *which domain each row comes from* inside ``y``.  The tagged ``y`` is
+a :class:`pandas.DataFrame` with three columns:
+
+``label``
+    The row's label; missing (``NaN``/``None``) for unlabelled rows.
+``domain``
+    The name of the row's domain (e.g. ``"source"``, ``"CA"``, ``"target"``).
+``is_target``
+    ``True`` for target rows, ``False`` for source rows.
+
+Why in ``y``?  scikit-learn hands ``y`` unchanged to every step of a
+``Pipeline``, to cross-validation splitters and (the test part) to scorers,
+and indexes it together with ``X``.  So a tagged ``y`` flows through
+``Pipeline``, ``cross_validate`` and ``GridSearchCV`` with no metadata
+routing, no ``set_fit_request`` and no global configuration, and several
+source domains are just several ``domain`` values.  Plain transformers such
+as ``StandardScaler`` ignore ``y``; transferkit estimators read the tags.
+At ``predict``/``transform`` time no tags are needed: new rows are taken to
+come from the target domain.
+
+For the common case of separate arrays use :func:`stack_domains`; for one
+table with a domain column use :func:`split_table`.
+
+Example
+-------
+>>> import numpy as np
+>>> from transferkit.domains import stack_domains, read_domains
+>>> X, y = stack_domains(np.zeros((3, 2)), [0, 1, 0], np.ones((2, 2)), [1, None])
+>>> X.shape, list(y.columns)
+((5, 2), ['label', 'domain', 'is_target'])
+>>> info = read_domains(y)
+>>> int(info.is_target.sum()), int(info.labelled_target.sum())
+(2, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from transferkit.validation import (
+    TransferKitInputError,
+    check_column,
+    check_finite_labels,
+    check_not_empty,
+    check_same_columns,
+)
+
+__all__ = [
+    "LABEL",
+    "DOMAIN",
+    "IS_TARGET",
+    "DomainInfo",
+    "tag_domains",
+    "read_domains",
+    "stack_domains",
+    "split_table",
+    "infer_task",
+    "DomainAwareMixin",
+]
+
+LABEL = "label"
+DOMAIN = "domain"
+IS_TARGET = "is_target"
+_TAG_COLUMNS = [LABEL, DOMAIN, IS_TARGET]
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    """The tags of a tagged ``y`` as plain arrays (see :func:`read_domains`)."""
+
+    labels: np.ndarray
+    domains: np.ndarray
+    is_target: np.ndarray
+    labelled: np.ndarray
+
+    @property
+    def is_source(self) -> np.ndarray:
+        return ~self.is_target
+
+    @property
+    def labelled_source(self) -> np.ndarray:
+        return self.labelled & ~self.is_target
+
+    @property
+    def labelled_target(self) -> np.ndarray:
+        return self.labelled & self.is_target
+
+    @property
+    def source_domains(self) -> list:
+        """Names of the source domains, in order of first appearance."""
+        return list(pd.unique(pd.Series(self.domains[~self.is_target], dtype=object)))
+
+
+def _missing(labels: np.ndarray) -> np.ndarray:
+    return np.asarray(pd.isna(pd.Series(labels, dtype=object)), dtype=bool)
+
+
+def _as_labels(y, n_rows: int, name: str) -> np.ndarray:
+    if y is None:
+        return np.full(n_rows, np.nan, dtype=object)
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise TransferKitInputError(
+                f"{name} must be one column of labels, got a table with columns "
+                f"{list(y.columns)}."
+            )
+        y = y.iloc[:, 0]
+    labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise TransferKitInputError(f"{name} must be 1-D, got shape {labels.shape}.")
+    if labels.shape[0] != n_rows:
+        raise TransferKitInputError(
+            f"{name} has {labels.shape[0]} labels but its feature table has {n_rows} rows."
+        )
+    check_finite_labels(labels, name)
+    return labels
+
+
+def tag_domains(labels, domains, is_target) -> pd.DataFrame:
+    """Build a tagged ``y`` from three aligned 1-D sequences."""
+    labels = np.asarray(labels, dtype=object)
+    tagged = pd.DataFrame(
+        {
+            LABEL: labels,
+            DOMAIN: np.asarray(domains, dtype=object),
+            IS_TARGET: np.asarray(is_target, dtype=bool),
+        }
+    )
+    # Present missing labels uniformly as NaN, and numbers as numbers.
+    tagged[LABEL] = tagged[LABEL].where(~tagged[LABEL].isna(), np.nan)
+    converted = pd.to_numeric(tagged[LABEL], errors="coerce")
+    if converted.notna().sum() == tagged[LABEL].notna().sum():
+        tagged[LABEL] = converted
+    return tagged
+
+
+def read_domains(y) -> DomainInfo:
+    """Read a tagged ``y`` (see the module docstring) into a :class:`DomainInfo`.
+
+    Raises a clear error for a plain label vector, which carries no domains.
+    """
+    if not isinstance(y, pd.DataFrame) or list(y.columns[:3]) != _TAG_COLUMNS:
+        raise TransferKitInputError(
+            "This transferkit estimator needs to know which rows are source and which "
+            "are target, so y must be the tagged table made by "
+            "transferkit.stack_domains(X_source, y_source, X_target, y_target) or "
+            "transferkit.split_table(...); got "
+            f"{type(y).__name__}. For two separate arrays you can also call "
+            "est.fit_domains(X_source, y_source, X_target, y_target)."
+        )
+    labels = y[LABEL].to_numpy()
+    is_target = y[IS_TARGET].to_numpy(dtype=bool)
+    labelled = ~_missing(labels)
+    if not (~is_target).any():
+        raise TransferKitInputError(
+            "No source rows: every row is tagged as target. Transfer needs at least one "
+            "source domain with rows."
+        )
+    if not is_target.any():
+        raise TransferKitInputError(
+            "No target rows: every row is tagged as source. Add the target domain's rows "
+            "(labelled or not)."
+        )
+    return DomainInfo(
+        labels=labels,
+        domains=y[DOMAIN].to_numpy(dtype=object),
+        is_target=is_target,
+        labelled=labelled,
+    )
+
+
+def _stack_features(tables: dict[str, object]):
+    kinds = {isinstance(t, pd.DataFrame) for t in tables.values()}
+    if len(kinds) > 1:
+        raise TransferKitInputError(
+            "Mix of DataFrames and arrays across domains: pass every domain's features "
+            "the same way (all DataFrames with the same columns, or all arrays)."
+        )
+    if kinds == {True}:
+        columns = check_same_columns(tables)  # type: ignore[arg-type]
+        return pd.concat(
+            [t[columns] for t in tables.values()], axis=0, ignore_index=True
+        )  # type: ignore[index]
+    arrays = {}
+    for name, table in tables.items():
+        array = np.asarray(table)
+        if array.ndim != 2:
+            raise TransferKitInputError(
+                f"Features of domain {name!r} must be 2-D (n_samples, n_features), got "
+                f"shape {array.shape}."
+            )
+        arrays[name] = array
+    widths = {name: a.shape[1] for name, a in arrays.items()}
+    if len(set(widths.values())) > 1:
+        raise TransferKitInputError(
+            f"Mismatched number of features between domains: {widths}. All domains must "
+            "have the same features in the same order."
+        )
+    return np.vstack(list(arrays.values()))
+
+
+def stack_domains(
+    X_source,
+    y_source,
+    X_target,
+    y_target=None,
+    *,
+    target_name: str = "target",
+):
+    """Stack source and target rows into ``(X, y_tagged)``.
+
+    Parameters
+    ----------
+    X_source : array-like or DataFrame, or dict of name -> features
+        Source features.  A dict gives several named source domains.
+    y_source : array-like, or dict of name -> labels
+        Source labels (same structure as ``X_source``).  Missing values mark
+        unlabelled source rows.
+    X_target : array-like or DataFrame
+        Target features.
+    y_target : array-like or None
+        Target labels; ``None`` (or NaN/None entries) for unlabelled rows.
+    target_name : str
+        Domain name given to the target rows.
+
+    Returns
+    -------
+    X : DataFrame or ndarray of shape (n_source + n_target, d)
+        Source rows first, then target rows.
+    y : DataFrame
+        The tagged ``y`` (columns ``label``, ``domain``, ``is_target``).
+    """
+    if isinstance(X_source, Mapping):
+        if not isinstance(y_source, Mapping) or set(y_source) != set(X_source):
+            raise TransferKitInputError(
+                "With several source domains, pass X_source and y_source as dicts with "
+                "the same domain names as keys."
+            )
+        sources = {str(k): (X_source[k], y_source[k]) for k in X_source}
+    else:
+        sources = {"source": (X_source, y_source)}
+    if not sources:
+        raise TransferKitInputError("No source domain given.")
+    if target_name in sources:
+        raise TransferKitInputError(
+            f"Domain name {target_name!r} is used both for a source and for the target; "
+            "pick another target_name."
+        )
+    tables, labels, domains, is_target = {}, [], [], []
+    for name, (X, y) in sources.items():
+        n = len(X)
+        check_not_empty(n, f"Source domain {name!r}")
+        tables[name] = X
+        labels.append(_as_labels(y, n, f"y_source[{name!r}]"))
+        domains.append(np.full(n, name, dtype=object))
+        is_target.append(np.zeros(n, dtype=bool))
+    n_target = len(X_target)
+    check_not_empty(n_target, "The target domain")
+    tables[target_name] = X_target
+    labels.append(_as_labels(y_target, n_target, "y_target"))
+    domains.append(np.full(n_target, target_name, dtype=object))
+    is_target.append(np.ones(n_target, dtype=bool))
+    X = _stack_features(tables)
+    y = tag_domains(
+        np.concatenate([np.asarray(lab, dtype=object) for lab in labels]),
+        np.concatenate(domains),
+        np.concatenate(is_target),
+    )
+    return X, y
+
+
+def _as_values(value) -> list:
+    """One domain value or a collection of them, as a list (a string is one value)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def split_table(
+    table: pd.DataFrame,
+    label: str,
+    domain: str,
+    target: object | Sequence,
+    sources: Sequence | None = None,
+):
+    """Split one table with a domain column into ``(X, y_tagged)``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Rows of every domain; unlabelled rows have a missing label.
+    label : str
+        Name of the label column.
+    domain : str
+        Name of the column holding each row's domain.
+    target : value or list of values
+        Domain value(s) whose rows form the target domain.
+    sources : list of values, optional
+        Domain values to use as sources; default: every other domain.
+
+    Returns
+    -------
+    X : DataFrame
+        The feature columns (label and domain columns dropped).
+    y : DataFrame
+        The tagged ``y``; the target rows get domain name ``"target"``.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TransferKitInputError("split_table needs a pandas DataFrame.")
+    check_column(table, label, "label")
+    check_column(table, domain, "domain")
+    if label == domain:
+        raise TransferKitInputError("The label and domain columns must differ.")
+    targets = _as_values(target)
+    values = table[domain]
+    present = set(pd.unique(values.astype(object)))
+    unknown = [t for t in targets if t not in present]
+    if unknown:
+        raise TransferKitInputError(
+            f"Target domain(s) {unknown} not found in column {domain!r}; it holds "
+            f"{sorted(map(str, present))[:30]}."
+        )
+    is_target = values.isin(targets).to_numpy()
+    if sources is None:
+        keep = np.ones(len(table), dtype=bool)
+    else:
+        sources = _as_values(sources)
+        unknown = [s for s in sources if s not in present]
+        if unknown:
+            raise TransferKitInputError(
+                f"Source domain(s) {unknown} not found in column {domain!r}."
+            )
+        overlap = set(sources) & set(targets)
+        if overlap:
+            raise TransferKitInputError(
+                f"Domain(s) {sorted(map(str, overlap))} are both source and target."
+            )
+        keep = is_target | values.isin(list(sources)).to_numpy()
+    check_not_empty(int((keep & ~is_target).sum()), "The source domain (all non-target rows)")
+    sub = table.loc[keep]
+    labels = sub[label].to_numpy(dtype=object)
+    check_finite_labels(np.asarray(sub[label]), label)
+    domains = np.where(is_target[keep], "target", sub[domain].astype(str).to_numpy())
+    X = sub.drop(columns=[label, domain]).reset_index(drop=True)
+    return X, tag_domains(labels, domains, is_target[keep])
+
+
+def infer_task(labels) -> str:
+    """Guess ``"classification"`` or ``"regression"`` from the labelled values.
+
+    Strings, booleans and categories mean classification; numbers with a
+    fractional part mean regression; whole numbers with at most 20 distinct
+    values mean classification.  Pass the task explicitly where this guess is
+    wrong.
+    """
+    series = pd.Series(np.asarray(labels, dtype=object)).dropna()
+    if series.empty:
+        raise TransferKitInputError("No labelled rows: cannot tell the task type.")
+    numeric = pd.to_numeric(series, errors="coerce")
+    if numeric.isna().any() or series.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+        return "classification"
+    values = numeric.to_numpy(dtype=float)
+    if np.all(values == np.round(values)) and len(np.unique(values)) <= 20:
+        return "classification"
+    return "regression"
+
+
+class DomainAwareMixin:
+    """Adds ``fit_domains`` (separate source/target arrays) to an estimator."""
+
+    def fit_domains(self, X_source, y_source, X_target, y_target=None, **fit_params):
+        """Fit from separate source and target data; see :func:`stack_domains`."""
+        X, y = stack_domains(X_source, y_source, X_target, y_target)
+        return self.fit(X, y, **fit_params)

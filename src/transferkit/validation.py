@@ -1,0 +1,198 @@
+"""Input validation for the whole library, in one place.
+
+Every public entry point checks its inputs through these helpers, so a user
+gets the same specific message (what is wrong, and how to fix it) whichever
+door they came in by.  All errors are :class:`TransferKitInputError`, a
+subclass of :class:`ValueError`, so ``except ValueError`` still works.
+
+Example
+-------
+>>> import numpy as np
+>>> from transferkit.validation import check_matrix
+>>> check_matrix(np.ones((3, 2)), name="X_source").shape
+(3, 2)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "TransferKitInputError",
+    "check_matrix",
+    "check_column",
+    "check_same_columns",
+    "check_not_empty",
+    "check_target_labels",
+    "check_finite_labels",
+]
+
+
+class TransferKitInputError(ValueError):
+    """Raised when user input is malformed; the message says how to fix it."""
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def check_column(frame: pd.DataFrame, column: str, role: str) -> None:
+    """Raise a clear error when ``column`` is not a column of ``frame``.
+
+    ``role`` names what the column is for ("label", "domain"), so the message
+    can say which setting to correct.
+    """
+    if column not in frame.columns:
+        shown = ", ".join(map(repr, list(frame.columns)[:20]))
+        more = " ..." if frame.shape[1] > 20 else ""
+        raise TransferKitInputError(
+            f"Unknown {role} column {column!r}: the table has columns [{shown}{more}]."
+            f"{_suggest(column, frame.columns)} Set the {role} column to one of them."
+        )
+
+
+def check_same_columns(frames: dict[str, pd.DataFrame]) -> list[str]:
+    """Check that every table has the same feature columns; return them.
+
+    The column order of the first table is the reference; other tables may
+    list the same columns in another order (they are re-ordered by callers).
+    """
+    names = list(frames)
+    reference = list(frames[names[0]].columns)
+    ref_set = set(reference)
+    for name in names[1:]:
+        cols = set(frames[name].columns)
+        missing = [c for c in reference if c not in cols]
+        extra = [c for c in frames[name].columns if c not in ref_set]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if extra:
+                parts.append(f"unexpected {extra}")
+            raise TransferKitInputError(
+                f"Mismatched columns between domains {names[0]!r} and {name!r}: "
+                f"{name!r} has {' and '.join(parts)}. All domains must share the same "
+                "feature columns; rename or drop columns so they match."
+            )
+    return reference
+
+
+def check_not_empty(n_rows: int, what: str) -> None:
+    """Raise when a domain or table has no rows."""
+    if n_rows == 0:
+        raise TransferKitInputError(
+            f"{what} is empty (0 rows). Each domain needs at least one row; "
+            "check the file, the domain filter or the target selection."
+        )
+
+
+def check_matrix(
+    X,
+    name: str = "X",
+    allow_nan: bool = False,
+    dtype=np.float64,
+    min_rows: int = 1,
+) -> np.ndarray:
+    """Convert ``X`` to a 2-D numeric array and check it.
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n, d)
+        Numeric data.  A 1-D input is rejected (ambiguous: one row or one
+        feature?).
+    name : str
+        Name used in error messages.
+    allow_nan : bool
+        Whether NaN may appear (inf never may).
+    dtype : numpy dtype
+        Output dtype.
+    min_rows : int
+        Minimum number of rows.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, d)
+    """
+    if isinstance(X, pd.DataFrame):
+        non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if non_numeric:
+            raise TransferKitInputError(
+                f"{name} has non-numeric columns {non_numeric[:10]}; this function needs "
+                "numbers. Encode them first, e.g. with transferkit.TabularPreprocessor."
+            )
+    try:
+        array = np.asarray(X, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TransferKitInputError(
+            f"{name} could not be read as a numeric array ({exc}). Pass numbers, or "
+            "encode categorical columns first with transferkit.TabularPreprocessor."
+        ) from None
+    if array.ndim != 2:
+        hint = " Use X.reshape(-1, 1) for a single feature." if array.ndim == 1 else ""
+        raise TransferKitInputError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {array.shape}.{hint}"
+        )
+    if array.shape[0] < min_rows:
+        raise TransferKitInputError(
+            f"{name} has {array.shape[0]} rows; at least {min_rows} needed."
+        )
+    if array.shape[1] == 0:
+        raise TransferKitInputError(f"{name} has no feature columns (shape {array.shape}).")
+    if np.isinf(array).any():
+        rows = np.unique(np.nonzero(np.isinf(array))[0])[:5].tolist()
+        raise TransferKitInputError(
+            f"{name} contains infinite values (first rows: {rows}). Replace or drop them."
+        )
+    if not allow_nan and np.isnan(array).any():
+        rows = np.unique(np.nonzero(np.isnan(array))[0])[:5].tolist()
+        raise TransferKitInputError(
+            f"{name} contains NaN (first rows: {rows}). Impute or drop missing values, "
+            "or use transferkit.TabularPreprocessor, which imputes them."
+        )
+    return array
+
+
+def check_finite_labels(labels: np.ndarray, name: str = "y") -> None:
+    """Reject infinite numeric labels (NaN means 'unlabelled' and is allowed)."""
+    if labels.dtype.kind == "f" and np.isinf(labels).any():
+        raise TransferKitInputError(
+            f"{name} contains infinite values; labels must be finite (use NaN for "
+            "unlabelled target rows)."
+        )
+
+
+def check_target_labels(
+    source_labels: Sequence | np.ndarray,
+    target_labels: Sequence | np.ndarray,
+    task: str,
+) -> None:
+    """Checks on the labelled target rows of a classification task.
+
+    Raises when the labelled target has a single class (no classifier can be
+    evaluated on it) or has classes that never occur in the source (a source
+    model cannot predict them, so transfer is ill-posed for them).
+    """
+    if task != "classification":
+        return
+    target_classes = pd.unique(pd.Series(np.asarray(target_labels, dtype=object)))
+    if len(target_labels) and len(target_classes) < 2:
+        raise TransferKitInputError(
+            f"The labelled target rows have a single class ({target_classes[0]!r}); at "
+            "least two classes are needed to train and evaluate a classifier. Label more "
+            "target rows, or leave the target unlabelled for an unsupervised comparison."
+        )
+    if len(source_labels):
+        source_set = set(pd.unique(pd.Series(np.asarray(source_labels, dtype=object))))
+        absent = [c for c in target_classes if c not in source_set]
+        if absent:
+            raise TransferKitInputError(
+                f"Target labels {absent} never occur in the source domain(s) (source "
+                f"classes: {sorted(map(str, source_set))}). Check the label spelling and "
+                "coding in both domains (e.g. 'bad' vs 'Bad', 1 vs '1')."
+            )

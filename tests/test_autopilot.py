@@ -1,0 +1,263 @@
+"""Autopilot: protocol integrity, negative-transfer guard, registry, unlabelled target."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+from transferkit.autopilot import (
+    Autopilot,
+    Strategy,
+    available_strategies,
+    get_strategy,
+    register_strategy,
+    unregister_strategy,
+)
+from transferkit.baselines import Pooled
+from transferkit.domains import read_domains, stack_domains
+from transferkit.validation import TransferKitInputError
+
+
+def make_task(n_source=400, n_target=120, shift=0.5, seed=0, unlabelled=0):
+    """Two Gaussian classes; the target is shifted but shares p(y|x)."""
+    rng = np.random.default_rng(seed)
+    w = np.array([1.5, -1.0, 0.5])
+
+    def sample(n, mean):
+        X = rng.normal(mean, 1.0, size=(n, 3))
+        y = (X @ w + rng.normal(0, 0.5, n) > 0).astype(int)
+        return X, y
+
+    Xs, ys = sample(n_source, 0.0)
+    Xt, yt = sample(n_target + unlabelled, shift)
+    yt = yt.astype(object)
+    yt[n_target:] = None
+    return stack_domains(Xs, ys, Xt, yt)
+
+
+class ShuffledSource(Pooled):
+    """A strategy built to hurt: pooled training on label-shuffled source rows."""
+
+    def fit(self, X, y):
+        y = y.copy()
+        info = read_domains(y)
+        rng = np.random.default_rng(0)
+        source = np.flatnonzero(info.labelled_source)
+        y.loc[source, "label"] = rng.permutation(y.loc[source, "label"].to_numpy())
+        return super().fit(X, y)
+
+
+SEEN_TRAIN, SEEN_TEST = [], []
+
+
+class SpyClassifier(ClassifierMixin, BaseEstimator):
+    """Records the row ids (column 0) it is trained on and asked to predict."""
+
+    def fit(self, X, y, sample_weight=None):
+        SEEN_TRAIN.append(set(np.asarray(X)[:, 0].astype(int)))
+        self.model_ = LogisticRegression().fit(np.asarray(X)[:, 1:], y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        SEEN_TEST.append(set(np.asarray(X)[:, 0].astype(int)))
+        return self.model_.predict(np.asarray(X)[:, 1:])
+
+
+@pytest.fixture
+def temporary_strategy():
+    names = []
+
+    def add(strategy):
+        register_strategy(strategy, replace=True)
+        names.append(strategy.name)
+        return strategy.name
+
+    yield add
+    for name in names:
+        unregister_strategy(name)
+
+
+def test_no_target_test_row_reaches_a_training_fold(temporary_strategy):
+    X, y = make_task(n_source=100, n_target=60, unlabelled=10)
+    ids = np.arange(len(X))
+    X_ids = np.column_stack([ids, X])
+    name = temporary_strategy(Strategy(
+        "spy_pooled", "baseline", "spy",
+        lambda task, seed: Pooled(estimator=SpyClassifier(), task=task.task)))
+    SEEN_TRAIN.clear()
+    SEEN_TEST.clear()
+    result = Autopilot(strategies=[name], preprocess=False, n_splits=3, n_repeats=2,
+                       shift_permutations=20, random_state=0).run(X_ids, y)
+    # 6 folds, then one refit on all rows (no predict for it).
+    assert len(SEEN_TEST) == 6 and len(SEEN_TRAIN) == 7
+    info = read_domains(y)
+    labelled_target = set(ids[info.labelled_target])
+    tested = set()
+    for train, test in zip(SEEN_TRAIN[:6], SEEN_TEST):
+        assert not train & test
+        assert test <= labelled_target
+        tested |= test
+    assert tested == labelled_target
+    # Unlabelled target rows never train a supervised model (they have no label).
+    assert not any(set(ids[info.is_target & ~info.labelled]) & t for t in SEEN_TRAIN)
+    assert result.recommended in {"spy_pooled", "target_only"}
+
+
+def test_label_shuffled_source_is_flagged_negative_and_never_recommended(temporary_strategy):
+    X, y = make_task(n_source=600, n_target=150, shift=0.3, seed=1)
+    name = temporary_strategy(Strategy(
+        "shuffled_source", "baseline", "built to hurt",
+        lambda task, seed: ShuffledSource(target_weight=0.2, task=task.task)))
+    result = Autopilot(strategies=[name], shift_permutations=50, random_state=0).run(X, y)
+    board = result.leaderboard.set_index("strategy")
+    assert board.loc[name, "verdict"] == "negative transfer"
+    assert board.loc[name, "difference"] < 0
+    assert result.recommended == "target_only"
+    assert "Transfer does not help" in result.verdict
+    assert name in result.verdict  # named as negative transfer
+
+
+def test_guard_never_recommends_a_strategy_below_target_only():
+    X, y = make_task(seed=3)
+    result = Autopilot(shift_permutations=50, random_state=0).run(X, y)
+    board = result.leaderboard.set_index("strategy")
+    key = f"{result.metric}_mean"
+    assert board.loc[result.recommended, key] >= board.loc["target_only", key]
+    assert board.loc[result.recommended, "verdict"] != "negative transfer"
+    assert set(board.index) == {s.name for s in available_strategies()}
+    # The leaderboard is sorted by the primary metric.
+    assert list(result.leaderboard[key]) == sorted(result.leaderboard[key], reverse=True)
+
+
+def test_helpful_source_is_detected_and_recommended():
+    # 20 features, 40 labelled target rows, 1,000 source rows with the same p(y|x):
+    # target-only cannot learn the boundary well; pooling must help, significantly.
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=20)
+    Xs, Xt = rng.normal(size=(1000, 20)), rng.normal(0.2, 1, size=(40, 20))
+    label = lambda X: (X @ w + rng.normal(0, 1, len(X)) > 0).astype(int)  # noqa: E731
+    X, y = stack_domains(Xs, label(Xs), Xt, label(Xt))
+    result = Autopilot(strategies=["pooled"], n_splits=4, n_repeats=5,
+                       shift_permutations=50, random_state=0).run(X, y)
+    board = result.leaderboard.set_index("strategy")
+    assert board.loc["pooled", "verdict"] == "transfer helps"
+    assert board.loc["pooled", "difference"] > 0.05
+    assert result.recommended == "pooled"
+    assert result.verdict.startswith("Transfer helps")
+
+
+def test_require_significance_keeps_baseline_without_significant_gain(temporary_strategy):
+    X, y = make_task(n_source=300, n_target=100, seed=2)
+    name = temporary_strategy(Strategy(
+        "target_clone", "baseline", "target-only under another name",
+        lambda task, seed: Pooled(target_weight=1e6, task=task.task)))
+    result = Autopilot(strategies=[name], require_significance=True, n_repeats=1,
+                       shift_permutations=20, random_state=0).run(X, y)
+    assert result.recommended == "target_only"
+
+
+def test_refitted_model_predicts_and_result_serialises(tmp_path):
+    import json
+
+    X, y = make_task()
+    result = Autopilot(shift_permutations=50, n_repeats=1, random_state=0).run(X, y)
+    assert result.model.predict(X[:5]).shape == (5,)
+    payload = result.to_dict()
+    text = json.dumps(payload, allow_nan=False)
+    assert "leaderboard" in text and payload["recommended"] == result.recommended
+    assert 0.0 <= payload["shift"]["mmd_p_value"] <= 1.0
+    for row in payload["leaderboard"]:
+        assert 0.0 <= row["balanced_accuracy_ci_low"] <= row["balanced_accuracy_mean"]
+        assert row["balanced_accuracy_mean"] <= row["balanced_accuracy_ci_high"] <= 1.0
+
+
+def test_deterministic_under_random_state():
+    X, y = make_task(seed=4)
+    a = Autopilot(shift_permutations=50, n_repeats=1, random_state=7).run(X, y)
+    b = Autopilot(shift_permutations=50, n_repeats=1, random_state=7).run(X, y)
+    pd.testing.assert_frame_equal(a.leaderboard.drop(columns="fit_seconds"),
+                                  b.leaderboard.drop(columns="fit_seconds"))
+    assert a.shift == b.shift
+
+
+def test_parallel_jobs_give_the_same_scores():
+    X, y = make_task(seed=6)
+    a = Autopilot(shift_permutations=20, n_repeats=1, random_state=0, n_jobs=1).run(X, y)
+    b = Autopilot(shift_permutations=20, n_repeats=1, random_state=0, n_jobs=2).run(X, y)
+    cols = [c for c in a.leaderboard.columns if c != "fit_seconds"]
+    pd.testing.assert_frame_equal(a.leaderboard[cols], b.leaderboard[cols])
+
+
+def test_unlabelled_target_falls_back_to_weaker_evidence():
+    X, y = make_task(n_source=300, n_target=0, unlabelled=150, seed=8)
+    result = Autopilot(shift_permutations=20, random_state=0).run(X, y)
+    assert result.baseline == "source_only"
+    assert "unsupervised" in result.evidence and "weaker" in result.evidence
+    assert "target_only" not in set(result.leaderboard["strategy"])
+    assert any("no labels" in note for note in result.notes)
+    assert "weaker evidence" in result.verdict
+
+
+def test_regression_task_uses_rmse_and_lower_is_better():
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(300, 2))
+    Xt = rng.normal(0.3, 1, size=(60, 2))
+    f = lambda X: X @ np.array([2.0, -1.0]) + 0.5  # noqa: E731
+    X, y = stack_domains(Xs, f(Xs) + rng.normal(0, .3, 300), Xt, f(Xt) + rng.normal(0, .3, 60))
+    result = Autopilot(shift_permutations=20, n_repeats=1, random_state=0).run(X, y)
+    assert result.metric == "rmse" and not result.greater_is_better
+    board = result.leaderboard
+    assert list(board["rmse_mean"]) == sorted(board["rmse_mean"])
+    assert (board["rmse_ci_low"] >= 0).all()
+
+
+def test_failing_strategy_is_dropped_with_a_note(temporary_strategy):
+    class Broken(Pooled):
+        def fit(self, X, y):
+            raise RuntimeError("boom")
+
+    X, y = make_task(seed=9)
+    name = temporary_strategy(Strategy("broken", "baseline", "fails",
+                                       lambda task, seed: Broken()))
+    result = Autopilot(strategies=[name], shift_permutations=20, random_state=0).run(X, y)
+    assert "broken" not in set(result.leaderboard["strategy"])
+    assert any("broken" in n and "boom" in n for n in result.notes)
+
+
+def test_registry_errors_and_lookup():
+    with pytest.raises(TransferKitInputError, match="Unknown strategy 'nope'"):
+        get_strategy("nope")
+    with pytest.raises(TransferKitInputError, match="already registered"):
+        register_strategy(get_strategy("pooled"))
+    with pytest.raises(TransferKitInputError, match="Strategy"):
+        register_strategy("pooled")
+    X, y = make_task(n_target=0, unlabelled=50)
+    with pytest.raises(TransferKitInputError, match="do not apply"):
+        Autopilot(strategies=["pooled"]).run(X, y)
+
+
+@pytest.mark.parametrize("bad", ["single_class", "unknown_positive", "no_source_labels",
+                                 "unseen_target_label", "misaligned"])
+def test_bad_input_gives_clear_errors(bad):
+    X, y = make_task(n_source=50, n_target=20)
+    info = read_domains(y)
+    kwargs = {}
+    if bad == "single_class":
+        y.loc[info.labelled_target, "label"] = 1
+        match = "single class"
+    elif bad == "unknown_positive":
+        kwargs = {"positive_label": 7}
+        match = "positive_label 7"
+    elif bad == "no_source_labels":
+        y.loc[~info.is_target, "label"] = np.nan
+        match = "no labelled rows"
+    elif bad == "unseen_target_label":
+        y.loc[np.flatnonzero(info.is_target)[:3], "label"] = 2
+        match = "never occur in the source"
+    else:
+        X = X[:-1]
+        match = "must align"
+    with pytest.raises(TransferKitInputError, match=match):
+        Autopilot(shift_permutations=10, **kwargs).run(X, y)
