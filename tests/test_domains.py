@@ -77,7 +77,7 @@ def test_stack_domains_dataframes_reorders_columns():
 
 
 def test_stack_domains_mismatched_dataframe_columns():
-    with pytest.raises(TransferKitInputError, match=r"Mismatched columns.*missing \['b'\]"):
+    with pytest.raises(TransferKitInputError, match=r"Mismatched columns.*missing columns \['b'\]"):
         stack_domains(pd.DataFrame({"a": [1], "b": [2]}), [0], pd.DataFrame({"a": [1]}))
 
 
@@ -284,7 +284,7 @@ def test_check_same_columns():
     assert check_same_columns(frames) == ["a", "b"]
     frames["C"] = pd.DataFrame(columns=["a", "z"])
     with pytest.raises(TransferKitInputError,
-                       match=r"'A' and 'C'.*missing \['b'\] and unexpected \['z'\]"):
+                       match=r"'A' and 'C'.*missing columns \['b'\] and unexpected columns \['z'\]"):
         check_same_columns(frames)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils import check_random_state
 from sklearn.utils._indexing import _safe_indexing
@@ -25,9 +25,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from transferkit.domains import DomainAwareMixin, DomainInfo, infer_task, read_domains
-from transferkit.validation import TransferKitInputError
+from transferkit.validation import TransferKitInputError, check_matrix
 
-__all__ = ["RowSelectingTransfer", "default_estimator"]
+__all__ = ["DomainAdapter", "RowSelectingTransfer", "default_estimator"]
 
 
 def default_estimator(task: str):
@@ -147,3 +147,60 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
             tags.estimator_type = inner.estimator_type
             tags.input_tags.allow_nan = inner.input_tags.allow_nan
         return tags
+
+
+class DomainAdapter(DomainAwareMixin, TransformerMixin, BaseEstimator):
+    """Base class of feature-based methods (map domains into a shared space).
+
+    The convention, shared by every adapter:
+
+    * ``fit(X, y)`` learns the mapping from all rows (``y`` tagged; labels
+      are used only by methods that need them, e.g. JDA);
+    * ``fit_transform(X, y)`` fits, then maps *each row by its own domain*
+      (source rows with the source map, target rows with the target map);
+      this is what a ``Pipeline`` calls during ``fit``, so the next step
+      trains on aligned rows;
+    * ``transform(X)`` maps new rows *as target rows* (what ``predict`` of
+      a pipeline needs).
+
+    Subclasses implement ``_fit(X, info)`` (``X`` a float ndarray, ``info``
+    a :class:`~transferkit.domains.DomainInfo`) and
+    ``_transform(X, is_target)`` (``is_target`` a boolean array per row).
+    """
+
+    def fit(self, X, y):
+        X_arr, info = self._validate_fit(X, y)
+        self._fit(X_arr, info)
+        self.n_features_in_ = X_arr.shape[1]
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        X_arr, info = self._validate_fit(X, y)
+        self._fit(X_arr, info)
+        self.n_features_in_ = X_arr.shape[1]
+        return self._transform(X_arr, info.is_target)
+
+    def transform(self, X):
+        check_is_fitted(self, "n_features_in_")
+        X_arr = check_matrix(X, name="X")
+        if X_arr.shape[1] != self.n_features_in_:
+            raise TransferKitInputError(
+                f"X has {X_arr.shape[1]} features, but {type(self).__name__} was fitted "
+                f"with {self.n_features_in_}."
+            )
+        return self._transform(X_arr, np.ones(X_arr.shape[0], dtype=bool))
+
+    def _validate_fit(self, X, y):
+        info = read_domains(y)
+        X_arr = check_matrix(X, name="X")
+        if X_arr.shape[0] != len(info.labels):
+            raise TransferKitInputError(
+                f"X has {X_arr.shape[0]} rows but y has {len(info.labels)}; they must align."
+            )
+        return X_arr, info
+
+    def _fit(self, X: np.ndarray, info: DomainInfo) -> None:
+        raise NotImplementedError
+
+    def _transform(self, X: np.ndarray, is_target: np.ndarray) -> np.ndarray:
+        raise NotImplementedError

@@ -31,7 +31,7 @@ import pandas as pd
 import sklearn
 
 from transferkit.io import write_atomic, write_json
-from transferkit.validation import TransferKitInputError
+from transferkit.validation import TransferKitInputError, describe_column_mismatch
 
 __all__ = ["save_model", "load_model", "SavedModel"]
 
@@ -105,16 +105,10 @@ class SavedModel:
         if not isinstance(X, pd.DataFrame):
             raise TransferKitInputError("This model was trained on a table: pass a DataFrame.")
         names = [c["name"] for c in columns]
-        missing = [c for c in names if c not in X.columns]
-        extra = [c for c in X.columns if c not in names and c not in set(ignore)]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing columns {missing[:20]}")
-            if extra:
-                parts.append(f"unexpected columns {extra[:20]}")
+        mismatch = describe_column_mismatch(names, X.columns, ignore)
+        if mismatch:
             raise TransferKitInputError(
-                f"The data does not match the model's columns: {' and '.join(parts)}. The "
+                f"The data does not match the model's columns: {mismatch}. The "
                 f"model was trained on {names[:30]}; rename or drop columns to match."
             )
         return X[names]

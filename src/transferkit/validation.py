@@ -26,6 +26,7 @@ __all__ = [
     "check_matrix",
     "check_column",
     "check_same_columns",
+    "describe_column_mismatch",
     "check_not_empty",
     "check_target_labels",
     "check_finite_labels",
@@ -64,23 +65,33 @@ def check_same_columns(frames: dict[str, pd.DataFrame]) -> list[str]:
     """
     names = list(frames)
     reference = list(frames[names[0]].columns)
-    ref_set = set(reference)
     for name in names[1:]:
-        cols = set(frames[name].columns)
-        missing = [c for c in reference if c not in cols]
-        extra = [c for c in frames[name].columns if c not in ref_set]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing {missing}")
-            if extra:
-                parts.append(f"unexpected {extra}")
+        mismatch = describe_column_mismatch(reference, frames[name].columns)
+        if mismatch:
             raise TransferKitInputError(
                 f"Mismatched columns between domains {names[0]!r} and {name!r}: "
-                f"{name!r} has {' and '.join(parts)}. All domains must share the same "
+                f"{name!r} has {mismatch}. All domains must share the same "
                 "feature columns; rename or drop columns so they match."
             )
     return reference
+
+
+def describe_column_mismatch(expected, got, ignore=()) -> str:
+    """Say which of ``expected`` are missing from ``got`` and which are extra.
+
+    Returns an empty string when the column sets agree (order ignored);
+    names in ``ignore`` may appear in ``got`` without counting as extra.
+    """
+    expected, got = list(expected), list(got)
+    expected_set, got_set, ignored = set(expected), set(got), set(ignore)
+    missing = [c for c in expected if c not in got_set]
+    extra = [c for c in got if c not in expected_set and c not in ignored]
+    parts = []
+    if missing:
+        parts.append(f"missing columns {missing[:20]}")
+    if extra:
+        parts.append(f"unexpected columns {extra[:20]}")
+    return " and ".join(parts)
 
 
 def check_not_empty(n_rows: int, what: str) -> None:

@@ -56,13 +56,13 @@ from transferkit.domains import DomainInfo, infer_task, read_domains
 from transferkit.evaluation import (
     SourceSplitter,
     TargetSplitter,
-    density_ratio_weights,
     fit_and_score,
     get_metric,
     iwcv_fit_and_score,
     summarise_scores,
     transfer_verdict,
 )
+from transferkit.instance_based import DiscriminativeWeights
 from transferkit.preprocessing import TabularPreprocessor
 from transferkit.validation import TransferKitInputError, check_target_labels
 
@@ -283,8 +283,8 @@ class Autopilot:
             evidence = ("unsupervised: importance-weighted validation on source rows "
                         "(Sugiyama et al. 2007); the target has no labels, so this is "
                         "weaker evidence than target cross-validation")
-            weights = density_ratio_weights(TabularPreprocessor().fit_transform(X), y,
-                                            random_state=self.random_state)
+            weights = DiscriminativeWeights(random_state=self.random_state).fit(
+                TabularPreprocessor().fit_transform(X), y).weights_
             scorer_kwargs = {"task": task.task, "positive_label": self.positive_label,
                              "weights": weights}
             score = iwcv_fit_and_score

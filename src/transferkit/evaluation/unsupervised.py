@@ -20,23 +20,20 @@ estimator trains on the other source rows plus all target rows (it sees the
 tagged ``y``, so a transfer method can use the unlabelled target rows) and is
 scored on the held-out source rows with weights :math:`w`.
 
-Density ratio (:func:`density_ratio_weights`).  A probabilistic domain
-classifier (standardisation + logistic regression) estimates
+Density ratio: by default
+:class:`~transferkit.instance_based.DiscriminativeWeights` with a
+standardisation + logistic regression domain classifier estimates
 :math:`\\pi(x) = P(\\text{target} \\mid x)`; by Bayes' rule
 
 .. math::
 
     w(x) = \\frac{n_s}{n_t} \\, \\frac{\\pi(x)}{1 - \\pi(x)}.
 
-Each row's :math:`\\pi(x)` is *cross-fitted* (predicted by a classifier that
-did not see that row), which avoids the over-confident extreme weights an
-in-sample fit produces.  The weights are then normalised to mean 1 over the
-source rows, clipped at ``min(max_weight, quantile_{clip_quantile}(w))``
-(default the 99th percentile, at most 20) and renormalised to mean 1 over the
-source rows (so after the last step the largest weight can exceed the cap
-slightly).  Several source domains are pooled into one source distribution.
-The weights use features only, never labels, so computing them once on all
-rows leaks no label information into the folds.
+Each row's :math:`\\pi(x)` is cross-fitted and the ratio clipped and
+normalised to mean 1 over the source rows (see that class).  Several source
+domains are pooled into one source distribution.  The weights use features
+only, never labels, so computing them once on all rows leaks no label
+information into the folds.
 
 References
 ----------
@@ -49,15 +46,16 @@ classifier).
 Example
 -------
 >>> import numpy as np
+>>> from sklearn.linear_model import LogisticRegression
+>>> from transferkit.baselines import SourceOnly
 >>> from transferkit.domains import stack_domains
->>> from transferkit.evaluation.unsupervised import density_ratio_weights
+>>> from transferkit.evaluation.unsupervised import importance_weighted_score
 >>> rng = np.random.default_rng(0)
->>> X, y = stack_domains(rng.normal(0, 1, (200, 1)), rng.normal(size=200),
-...                      rng.normal(1, 1, (200, 1)))
->>> w = density_ratio_weights(X, y, random_state=0)
->>> src = ~y["is_target"].to_numpy()
->>> round(float(w[src].mean()), 6), bool(np.corrcoef(X[src, 0], w[src])[0, 1] > 0.5)
-(1.0, True)
+>>> Xs, Xt = rng.normal(0, 1, (200, 2)), rng.normal(1, 1, (100, 2))
+>>> X, y = stack_domains(Xs, (Xs[:, 0] > 0).astype(int), Xt)
+>>> result = importance_weighted_score(SourceOnly(), X, y, random_state=0)
+>>> 0.5 < result.mean["accuracy"] <= 1.0
+True
 """
 
 from __future__ import annotations
@@ -67,9 +65,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -81,12 +77,12 @@ from transferkit.evaluation.protocol import (
     _metrics,
     _resolve_labels,
 )
-from transferkit.validation import TransferKitInputError, check_matrix
+from transferkit.instance_based.discriminative import DiscriminativeWeights
+from transferkit.validation import TransferKitInputError
 
 __all__ = [
     "EVIDENCE",
     "SourceSplitter",
-    "density_ratio_weights",
     "effective_sample_size",
     "iwcv_fit_and_score",
     "importance_weighted_score",
@@ -95,8 +91,6 @@ __all__ = [
 
 #: Flag attached to every unsupervised result.
 EVIDENCE = "unsupervised (importance-weighted source validation; weaker than target labels)"
-
-_EPS = 1e-6
 
 
 class SourceSplitter(_LabelledRowSplitter):
@@ -136,80 +130,6 @@ def effective_sample_size(weights) -> float:
     return float(np.sum(w) ** 2 / denom) if denom > 0 else 0.0
 
 
-def density_ratio_weights(
-    X,
-    y,
-    *,
-    n_splits: int = 5,
-    clip_quantile: float = 0.99,
-    max_weight: float = 20.0,
-    domain_classifier=None,
-    random_state=None,
-) -> np.ndarray:
-    """Cross-fitted density-ratio weights :math:`p_t(x)/p_s(x)` for every row.
-
-    Parameters
-    ----------
-    X : array-like or DataFrame of shape (n, d)
-        Numeric features of all domains.
-    y : DataFrame
-        Tagged ``y``; only ``is_target`` is used.
-    n_splits : int, default=5
-        Folds for cross-fitting the domain classifier (reduced to the size of
-        the smaller domain when that is smaller; at least 2).
-    clip_quantile : float in (0, 1], default=0.99
-        Weights above this quantile of the source weights are clipped.
-    max_weight : float, default=20.0
-        Absolute cap on the weights (after normalising to mean 1).
-    domain_classifier : classifier with predict_proba, optional
-        Default ``make_pipeline(StandardScaler(), LogisticRegression())``.
-    random_state : int, RandomState or None
-        Controls the cross-fitting folds.
-
-    Returns
-    -------
-    ndarray of shape (n,)
-        Weights with mean 1 over the source rows.  Target rows get the same
-        formula (handy for diagnostics; IWCV uses source rows only).
-    """
-    info = read_domains(y)
-    Xm = check_matrix(X, name="X")
-    if Xm.shape[0] != len(y):
-        raise TransferKitInputError(f"X has {Xm.shape[0]} rows but y has {len(y)}.")
-    if not 0.0 < clip_quantile <= 1.0:
-        raise TransferKitInputError(f"clip_quantile must be in (0, 1], got {clip_quantile}.")
-    if not max_weight > 1.0:
-        raise TransferKitInputError(f"max_weight must be > 1, got {max_weight}.")
-    domain = info.is_target.astype(int)
-    n_t = int(domain.sum())
-    n_s = int(domain.size - n_t)
-    k = min(int(n_splits), n_s, n_t)
-    if k < 2:
-        raise TransferKitInputError(
-            f"Cross-fitting the domain classifier needs at least 2 source and 2 target rows "
-            f"(got {n_s} source, {n_t} target) and n_splits >= 2."
-        )
-    base = (
-        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        if domain_classifier is None
-        else domain_classifier
-    )
-    prob = np.empty(domain.size)
-    folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
-    for fit_rows, pred_rows in folds.split(Xm, domain):
-        clf = clone(base).fit(Xm[fit_rows], domain[fit_rows])
-        col = list(np.asarray(clf.classes_)).index(1)
-        prob[pred_rows] = clf.predict_proba(Xm[pred_rows])[:, col]
-    prob = np.clip(prob, _EPS, 1.0 - _EPS)
-    w = (n_s / n_t) * prob / (1.0 - prob)
-    source = ~info.is_target
-    w /= w[source].mean()
-    cap = min(float(max_weight), float(np.quantile(w[source], clip_quantile)))
-    w = np.minimum(w, cap)
-    w /= w[source].mean()
-    return w
-
-
 def iwcv_fit_and_score(
     estimator, X, y, train, test, weights, task=None, positive_label=None
 ) -> dict:
@@ -224,7 +144,8 @@ def iwcv_fit_and_score(
         E.g. from :class:`SourceSplitter`; test rows must be labelled source
         rows, none of them in ``train``.
     weights : array-like of shape (n,)
-        Density-ratio weights of every row (:func:`density_ratio_weights`).
+        Density-ratio weights of every row (e.g.
+        ``DiscriminativeWeights().fit(X, y).weights_``).
     task, positive_label
         As in :func:`~transferkit.evaluation.protocol.fit_and_score`, decided
         from the labelled source rows.
@@ -325,9 +246,9 @@ def importance_weighted_score(
         Tagged ``y``; target rows may all be unlabelled.
     cv : splitter, default=SourceSplitter(5, random_state=random_state)
     weights : array-like of shape (n,), optional
-        Precomputed density-ratio weights; default
-        :func:`density_ratio_weights` ``(X, y, random_state=random_state,
-        **weight_params)``.
+        Precomputed density-ratio weights; default the ``weights_`` of
+        ``DiscriminativeWeights(classifier=StandardScaler + LogisticRegression,
+        random_state=random_state, **weight_params)`` fitted on ``X, y``.
     task, positive_label
         As in :func:`iwcv_fit_and_score`.
     n_jobs : int or None
@@ -341,7 +262,9 @@ def importance_weighted_score(
         ``result.mean["unweighted_rmse"]``, the plain source estimate.
     """
     if weights is None:
-        weights = density_ratio_weights(X, y, random_state=random_state, **weight_params)
+        classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        weights = DiscriminativeWeights(classifier=classifier, random_state=random_state,
+                                        **weight_params).fit(X, y).weights_
     elif weight_params:
         raise TransferKitInputError(
             f"Options {sorted(weight_params)} configure the weight estimate; they cannot "
