@@ -81,6 +81,7 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
             )
         if not info.labelled.any():
             raise TransferKitInputError("No labelled rows at all: nothing to train on.")
+        self._check_numeric_features(X)
         self.task_ = self._resolve_task(info)
         weights = np.asarray(self._training_weights(X, info), dtype=float)
         rows = np.flatnonzero(weights > 0)
@@ -125,6 +126,20 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         if hasattr(estimator, "n_features_in_"):
             self.n_features_in_ = estimator.n_features_in_
         return self
+
+    def _check_numeric_features(self, X) -> None:
+        """NaN/inf checks for numeric X (other X goes to the estimator as is).
+
+        NaN is allowed when the wrapped estimator declares ``allow_nan``
+        (e.g. histogram gradient boosting).
+        """
+        try:
+            values = np.asarray(X, dtype=float)
+        except (TypeError, ValueError):
+            return
+        estimator = self.estimator if self.estimator is not None else LogisticRegression()
+        allow_nan = estimator.__sklearn_tags__().input_tags.allow_nan
+        check_matrix(values, name="X", allow_nan=allow_nan)
 
     def predict(self, X):
         check_is_fitted(self, "estimator_")

@@ -404,12 +404,12 @@ class Autopilot:
         diff, p = float(row["difference"]), float(row["p_value"])
         if row["verdict"] == "transfer helps":
             verdict = (f"Transfer helps{caveat}: {choice} beats {baseline} on {spec.name} by "
-                       f"{diff:+.4f} (corrected paired t-test p={p:.3g}); recommending "
+                       f"{diff:.4f} (corrected paired t-test p={p:.3g}); recommending "
                        f"{choice}.{neg_text}")
         else:
-            verdict = (f"No significant difference{caveat}: {choice} scores {diff:+.4f} "
-                       f"{spec.name} versus {baseline}, but p={p:.3g} >= {self.alpha}; "
-                       f"recommending {choice} for its higher mean, with that caveat "
+            verdict = (f"No significant difference{caveat}: {choice} improves {spec.name} by "
+                       f"{diff:.4f} over {baseline} on average, but p={p:.3g} >= "
+                       f"{self.alpha}; recommending {choice} for its better mean, with that caveat "
                        f"(use require_significance=True to keep {baseline} in such "
                        f"cases).{neg_text}")
         return choice, verdict
