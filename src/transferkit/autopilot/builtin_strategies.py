@@ -31,3 +31,6 @@ BUILTIN_STRATEGIES = (
 
 for _strategy in BUILTIN_STRATEGIES:
     register_strategy(_strategy, replace=True)
+
+# Each method family registers its strategies in its own module.
+import transferkit.autopilot._register_instance  # noqa: E402,F401
