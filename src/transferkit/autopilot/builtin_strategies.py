@@ -35,3 +35,4 @@ for _strategy in BUILTIN_STRATEGIES:
 # Each method family registers its strategies in its own module.
 import transferkit.autopilot._register_instance  # noqa: E402,F401
 import transferkit.autopilot._register_feature  # noqa: E402,F401
+import transferkit.autopilot._register_model  # noqa: E402,F401

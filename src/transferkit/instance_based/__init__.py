@@ -5,6 +5,11 @@ from transferkit.instance_based.discriminative import DiscriminativeWeights
 from transferkit.instance_based.kmm import KMM
 from transferkit.instance_based.neighbours import NearestNeighbourWeights
 from transferkit.instance_based.selection import InstanceSelection
+from transferkit.instance_based.tradaboost import (
+    TrAdaBoostClassifier,
+    TrAdaBoostR2,
+    TwoStageTrAdaBoostR2,
+)
 from transferkit.instance_based.weighted import ImportanceWeighted
 
 __all__ = [
@@ -15,5 +20,8 @@ __all__ = [
     "KMM",
     "NearestNeighbourWeights",
     "RuLSIF",
+    "TrAdaBoostClassifier",
+    "TrAdaBoostR2",
+    "TwoStageTrAdaBoostR2",
     "ULSIF",
 ]

@@ -1,0 +1,83 @@
+"""Autopilot registration of TrAdaBoost and the model-based transfer strategies.
+
+All of them need labelled target rows (TrAdaBoost measures each round's
+error on them; regularised transfer and continued boosting fit the target
+model on them), so each ``applies`` predicate checks ``has_target_labels``.
+
+* ``tradaboost`` (classification), ``tradaboost_r2`` and
+  ``two_stage_tradaboost_r2`` (regression): boosting with shallow trees.
+* ``regularized_transfer``: logistic / linear model pulled towards the
+  source model's weights, strength chosen by target cross-validation.
+* ``continued_boosting``: gradient-boosted trees on the source, further
+  trees on the target (their number chosen by 3-fold target CV up to 5,000
+  labelled target rows; 50 trees above).
+"""
+
+from __future__ import annotations
+
+from transferkit.autopilot.registry import Strategy, TaskInfo, register_strategy
+from transferkit.instance_based.tradaboost import (
+    TrAdaBoostClassifier,
+    TrAdaBoostR2,
+    TwoStageTrAdaBoostR2,
+)
+from transferkit.model_based import (
+    ContinuedBoostingClassifier,
+    ContinuedBoostingRegressor,
+    RegularizedTransferClassifier,
+    RegularizedTransferRegressor,
+)
+
+_CV_TREES_MAX_ROWS = 5_000
+
+
+def _labelled_classification(task: TaskInfo) -> bool:
+    return task.has_target_labels and task.task == "classification"
+
+
+def _labelled_regression(task: TaskInfo) -> bool:
+    return task.has_target_labels and task.task == "regression"
+
+
+def _two_labelled(task: TaskInfo) -> bool:
+    return task.n_labelled_target >= 2
+
+
+def _regularized(task: TaskInfo, seed):
+    if task.task == "classification":
+        return RegularizedTransferClassifier(random_state=seed)
+    return RegularizedTransferRegressor(random_state=seed)
+
+
+def _continued(task: TaskInfo, seed):
+    cv = 3 if 6 <= task.n_labelled_target <= _CV_TREES_MAX_ROWS else None
+    cls = (ContinuedBoostingClassifier if task.task == "classification"
+           else ContinuedBoostingRegressor)
+    return cls(n_target_trees=50, cv=cv, random_state=seed)
+
+
+MODEL_STRATEGIES = (
+    Strategy("tradaboost", "instance",
+             "TrAdaBoost: boosted shallow trees; misleading source rows lose weight.",
+             lambda task, seed: TrAdaBoostClassifier(random_state=seed),
+             _labelled_classification),
+    Strategy("tradaboost_r2", "instance",
+             "TrAdaBoost.R2: TrAdaBoost for regression (AdaBoost.R2 errors, shallow trees).",
+             lambda task, seed: TrAdaBoostR2(random_state=seed),
+             _labelled_regression),
+    Strategy("two_stage_tradaboost_r2", "instance",
+             "Two-stage TrAdaBoost.R2: source weight shifted to the target step by step, "
+             "step chosen by target CV.",
+             lambda task, seed: TwoStageTrAdaBoostR2(random_state=seed),
+             _labelled_regression),
+    Strategy("regularized_transfer", "model",
+             "Linear/logistic model pulled towards the source model's weights (L2-SP), "
+             "strength by target CV.",
+             _regularized, _two_labelled),
+    Strategy("continued_boosting", "model",
+             "Gradient-boosted trees fitted on the source, then more trees fitted on the target.",
+             _continued, lambda task: task.has_target_labels),
+)
+
+for _strategy in MODEL_STRATEGIES:
+    register_strategy(_strategy, replace=True)
