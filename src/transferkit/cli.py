@@ -146,7 +146,7 @@ def _cmd_demo(args) -> int:
     print("transferkit demo: credit risk transfer across US states\n" + task.description,
           file=out)
     options = {"positive_label": task.positive_label, "random_state": args.seed,
-               "metric": args.metric}
+               "metric": args.metric, "n_repeats": args.n_repeats}
     result = _run_autopilot(task.X, task.y, options, args)
     payload = result.to_dict() | {"description": task.description}
     _print_result(payload, out)
@@ -276,19 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p, outputs=True):
+    def common(p, outputs=True, n_jobs=1):
         p.add_argument("--json", action="store_true", help="print one JSON document only")
         if outputs:
             p.add_argument("--quiet", action="store_true", help="no progress bars")
-            p.add_argument("--n-jobs", type=int, default=1,
-                           help="parallel (strategy, fold) jobs (joblib; -1 = all cores)")
+            p.add_argument("--n-jobs", type=int, default=n_jobs,
+                           help=f"parallel (strategy, fold) jobs (joblib; -1 = all cores; "
+                                f"default {n_jobs})")
 
     demo = sub.add_parser("demo", help="run the autopilot on built-in real credit data")
     demo.add_argument("--output", default="transferkit-output/demo", help="output folder")
     demo.add_argument("--n-labelled", type=int, default=250, help="labelled target loans")
     demo.add_argument("--metric", default="balanced_accuracy", help="primary metric")
+    demo.add_argument("--n-repeats", type=int, default=2,
+                      help="repeats of the 5-fold target cross-validation")
     demo.add_argument("--seed", type=int, default=0)
-    common(demo)
+    common(demo, n_jobs=-1)
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="run the autopilot on a YAML/TOML task file")

@@ -4,7 +4,8 @@ All of them need labelled target rows (TrAdaBoost measures each round's
 error on them; regularised transfer and continued boosting fit the target
 model on them), so each ``applies`` predicate checks ``has_target_labels``.
 
-* ``tradaboost`` (classification), ``tradaboost_r2`` and
+* ``tradaboost`` (classification; depth-3 trees with balanced class
+  weights, so a rare class is not ignored), ``tradaboost_r2`` and
   ``two_stage_tradaboost_r2`` (regression): boosting with shallow trees.
 * ``regularized_transfer``: logistic / linear model pulled towards the
   source model's weights, strength chosen by target cross-validation.
@@ -14,6 +15,8 @@ model on them), so each ``applies`` predicate checks ``has_target_labels``.
 """
 
 from __future__ import annotations
+
+from sklearn.tree import DecisionTreeClassifier
 
 from transferkit.autopilot.registry import Strategy, TaskInfo, register_strategy
 from transferkit.instance_based.tradaboost import (
@@ -59,7 +62,9 @@ def _continued(task: TaskInfo, seed):
 MODEL_STRATEGIES = (
     Strategy("tradaboost", "instance",
              "TrAdaBoost: boosted shallow trees; misleading source rows lose weight.",
-             lambda task, seed: TrAdaBoostClassifier(random_state=seed),
+             lambda task, seed: TrAdaBoostClassifier(
+                 estimator=DecisionTreeClassifier(max_depth=3, class_weight="balanced"),
+                 random_state=seed),
              _labelled_classification),
     Strategy("tradaboost_r2", "instance",
              "TrAdaBoost.R2: TrAdaBoost for regression (AdaBoost.R2 errors, shallow trees).",
