@@ -1,0 +1,53 @@
+"""Every registered strategy runs through the autopilot on two real tabular tasks.
+
+Lending Club (classification, domains = US states, the demo task) and Ames
+house prices (regression, domains = neighbourhoods).  Each applicable
+strategy must appear in the leaderboard with finite scores (none may fail
+and be dropped), and the recommendation must respect the negative-transfer
+guard.
+"""
+
+import numpy as np
+import pytest
+
+from transferkit.autopilot import Autopilot, available_strategies
+from transferkit.datasets import ames_task, lending_club_task
+
+pytestmark = pytest.mark.slow
+
+
+def run_all(task, **kwargs):
+    result = Autopilot(n_splits=3, n_repeats=1, shift_permutations=100, n_jobs=2,
+                       random_state=0, **kwargs).run(task.X, task.y)
+    expected = {s.name for s in available_strategies(result.task)}
+    board = result.leaderboard.set_index("strategy")
+    assert not result.notes, result.notes  # no strategy failed
+    assert set(board.index) == expected
+    key = f"{result.metric}_mean"
+    assert np.isfinite(board[key]).all()
+    sign = 1 if result.greater_is_better else -1
+    assert sign * (board.loc[result.recommended, key] - board.loc["target_only", key]) >= 0
+    return result, expected
+
+
+def test_every_strategy_on_lending_club_states():
+    task = lending_club_task()
+    result, expected = run_all(task, positive_label=task.positive_label)
+    # The classification portfolio: baselines, instance, feature and model families.
+    assert {"kmm", "kliep", "ulsif", "rulsif", "nn_weights", "instance_selection", "coral",
+            "subspace_alignment", "tca", "jda", "tradaboost", "regularized_transfer",
+            "continued_boosting"} <= expected
+    assert result.task.task == "classification"
+
+
+def test_every_strategy_on_ames_neighbourhoods():
+    task = ames_task()
+    result, expected = run_all(task)
+    assert {"tradaboost_r2", "two_stage_tradaboost_r2", "regularized_transfer",
+            "continued_boosting", "kmm", "coral", "tca"} <= expected
+    assert "jda" not in expected and "tradaboost" not in expected
+    assert result.metric == "rmse"
+    # The recommended model predicts the held-out target sales sensibly (log prices).
+    predicted = result.model.predict(task.X_holdout)
+    rmse = float(np.sqrt(np.mean((predicted - task.y_holdout) ** 2)))
+    assert rmse < 0.35, rmse
