@@ -73,15 +73,16 @@ def worker(spec: dict) -> dict:
     }
     if spec["impl"] == "transferkit":
         from transferkit.shift import mmd_test
+        from transferkit.shift.mmd import FLOAT32_MIN_ROWS
 
         dtype = {"auto": None, "float64": np.float64}[spec["dtype"]]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = mmd_test(X, Y, kernel="gaussian", n_permutations=spec["n_permutations"],
                           random_state=0, dtype=dtype)
-        seconds = time.perf_counter() - start
-        record.update(seconds=seconds, statistic=result.statistic, p_value=result.p_value,
-                      bandwidth=result.bandwidth,
-                      dtype="float32" if spec["dtype"] == "auto" else "float64")
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        used = "float32" if dtype is None and 2 * spec["n"] > FLOAT32_MIN_ROWS else "float64"
+        record.update(seconds=seconds, cpu_seconds=cpu, statistic=result.statistic,
+                      p_value=result.p_value, bandwidth=result.bandwidth, dtype=used)
     else:
         from sklearn.metrics.pairwise import rbf_kernel
 
@@ -92,21 +93,24 @@ def worker(spec: dict) -> dict:
         bandwidth = median_heuristic(Z, random_state=0)
         gamma = 1.0 / (2.0 * bandwidth**2)
         rng = np.random.RandomState(0)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         observed = naive_unbiased(rbf_kernel(Z, gamma=gamma), m)
-        t_observed = time.perf_counter() - start
-        start = time.perf_counter()
+        t_observed, cpu_observed = time.perf_counter() - start, time.process_time() - cpu
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(NAIVE_TIMED_PERMUTATIONS):
             perm = rng.permutation(Z.shape[0])
             naive_unbiased(rbf_kernel(Z[perm], gamma=gamma), m)
         per_perm = (time.perf_counter() - start) / NAIVE_TIMED_PERMUTATIONS
+        cpu_per_perm = (time.process_time() - cpu) / NAIVE_TIMED_PERMUTATIONS
         record.update(
             seconds=t_observed + per_perm * spec["n_permutations"],
+            cpu_seconds=cpu_observed + cpu_per_perm * spec["n_permutations"],
             seconds_per_permutation=per_perm,
             extrapolated_from=NAIVE_TIMED_PERMUTATIONS,
             statistic=float(observed), p_value=None, bandwidth=bandwidth, dtype="float64",
         )
-    record.update(peak_mb=rss_mb(), baseline_mb=baseline)
+    record.update(peak_mb=rss_mb(), baseline_mb=baseline,
+                  load_average_1min=os.getloadavg()[0])
     return record
 
 

@@ -11,6 +11,8 @@ Commands
     Shift report between two tables.
 ``transferkit predict MODEL_DIR DATA``
     Apply a saved model to new rows.
+``transferkit extract INPUT --output FEATURES``
+    Backbone features of an image folder or a text/image column.
 
 Exit codes: 0 success; 2 bad input or usage (the message says what to fix);
 1 an unexpected internal error (with a traceback); 130 interrupted.
@@ -21,6 +23,7 @@ progress bars go to standard error.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -70,15 +73,16 @@ def _print_result(result: dict, out) -> None:
 
 # -------------------------------------------------------------------- outputs
 def _save_outputs(folder: Path, result, X, payload: dict, title: str, description: str,
-                  label: str | None, protect=(), extra_sections=None) -> dict:
+                  label: str | None, protect=(), extra_sections=None, model=None,
+                  modality="tabular") -> dict:
     from transferkit.io import write_atomic, write_json
     from transferkit.persistence import save_model
     from transferkit.report import render_report
 
     folder.mkdir(parents=True, exist_ok=True)
     model_dir = folder / "model"
-    save_model(model_dir, result.model, feature_frame=X, n_features=X.shape[1],
-               task=result.task.task,
+    save_model(model_dir, model if model is not None else result.model, feature_frame=X,
+               n_features=X.shape[1], task=result.task.task, modality=modality,
                classes=result.task.classes, positive_label=result.positive_label, label=label,
                strategy=result.recommended)
     paths = {"results": str(folder / "results.json"), "report": str(folder / "report.html"),
@@ -106,6 +110,7 @@ def _run_autopilot(X, y, options: dict, args):
         n_jobs=args.n_jobs,
         random_state=options.get("random_state", 0),
         progress=not (args.quiet or args.json),
+        modality=options.get("modality", "tabular"),
     )
     return autopilot.run(X, y)
 
@@ -167,19 +172,33 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from sklearn.pipeline import Pipeline
+
+    from transferkit.featurize import ColumnFeatureExtractor
     from transferkit.taskfile import load_task
 
     out = sys.stderr if args.json else sys.stdout
     spec = load_task(args.task_file)
     folder = Path(args.output) if args.output else (
         spec.path.parent / spec.options.get("output", "transferkit-output"))
-    print(f"transferkit run: {spec.path} ({len(spec.X)} rows)", file=out)
-    result = _run_autopilot(spec.X, spec.y, spec.options, args)
+    print(f"transferkit run: {spec.path} ({len(spec.X)} rows, {spec.modality})", file=out)
+    X, extractor = spec.X, None
+    if spec.modality != "tabular":
+        extractor = ColumnFeatureExtractor(
+            spec.column, spec.modality, backbone=spec.backbone, cache_dir=spec.cache_dir,
+            progress=not (args.quiet or args.json)).fit()
+        X = extractor.transform(spec.X)
+        print(f"Extracted {X.shape[1]}-d {spec.modality} features with "
+              f"{extractor.extractor_.backbone}", file=out)
+    result = _run_autopilot(X, spec.y, spec.options | {"modality": spec.modality}, args)
     payload = result.to_dict() | {"task_file": str(spec.path)}
     _print_result(payload, out)
+    model = result.model if extractor is None else Pipeline(
+        [("extract", extractor), ("model", result.model)])
     payload = _save_outputs(folder, result, spec.X, payload,
                             spec.options.get("name", f"transferkit: {spec.path.name}"),
-                            "", label=spec.label, protect=spec.inputs)
+                            "", label=spec.label, protect=spec.inputs, model=model,
+                            modality=spec.modality)
     _finish(payload, args, out)
     return 0
 
@@ -246,6 +265,9 @@ def _cmd_predict(args) -> int:
 
     model = load_model(args.model_dir)
     data = read_table(args.data)
+    if model.metadata.get("modality") == "image":
+        # Relative image paths in the data file are relative to that file.
+        model.pipeline.set_params(extract__base_dir=str(Path(args.data).resolve().parent))
     label = model.metadata.get("label")
     ignore = [label] if label else []
     predictions = pd.DataFrame({"prediction": model.predict(data, ignore=ignore)})
@@ -263,6 +285,69 @@ def _cmd_predict(args) -> int:
         sys.stdout.write("\n")
     else:
         print(f"Wrote {len(predictions)} predictions to {output}")
+    return 0
+
+
+def _cmd_extract(args) -> int:
+    from transferkit.backbones import FeatureExtractor
+    from transferkit.io import read_table, write_atomic, write_table
+
+    source = Path(args.input)
+    labels, names = None, None
+    if source.is_dir():
+        from transferkit.datasets.image_folder import load_image_folder
+
+        has_classes = any(p.is_dir() for p in source.iterdir())
+        if has_classes:
+            listing = load_image_folder(source)
+            inputs = [str(p) for p in listing.paths]
+            labels = np.asarray(listing.class_names, dtype=object)[listing.labels]
+        else:
+            inputs = str(source)
+        backbone = args.backbone or "mobilenet_v2"
+    else:
+        table = read_table(source)
+        column = args.text_column or args.image_column
+        if column is None:
+            raise TransferKitInputError(
+                f"{source} is a table: say which column to extract with --text-column or "
+                "--image-column."
+            )
+        from transferkit.featurize import DEFAULT_BACKBONES, ColumnFeatureExtractor
+
+        modality = "text" if args.text_column else "image"
+        extractor = ColumnFeatureExtractor(column, modality, backbone=args.backbone,
+                                           base_dir=str(source.resolve().parent),
+                                           batch_size=args.batch_size,
+                                           cache_dir=args.cache_dir, progress=not args.json)
+        features = extractor.fit_transform(table)
+        backbone = args.backbone or DEFAULT_BACKBONES[modality]
+        inputs = None
+    if inputs is not None:
+        fx = FeatureExtractor(backbone=backbone, batch_size=args.batch_size,
+                              cache_dir=args.cache_dir, progress=not args.json)
+        features = fx.fit_transform(inputs)
+        if isinstance(inputs, list):
+            names = inputs
+    output = Path(args.output)
+    if output.suffix.lower() == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, features.astype(np.float32))
+        write_atomic(output, buffer.getvalue(), protect=[source])
+    else:
+        frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])
+        if names is not None:
+            frame.insert(0, "path", names)
+        if labels is not None:
+            frame.insert(1, "label", labels)
+        write_table(output, frame, protect=[source])
+    summary = {"output": str(output), "n_rows": int(features.shape[0]),
+               "n_features": int(features.shape[1]), "backbone": backbone}
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"Wrote {features.shape[0]} x {features.shape[1]} {backbone} features to {output}")
     return 0
 
 
@@ -312,6 +397,20 @@ def build_parser() -> argparse.ArgumentParser:
     shift.add_argument("--seed", type=int, default=0)
     common(shift, outputs=False)
     shift.set_defaults(func=_cmd_shift)
+
+    extract = sub.add_parser("extract", help="backbone features of images or texts to "
+                                             "Parquet/NPY")
+    extract.add_argument("input", help="image folder, or a CSV/Parquet table")
+    extract.add_argument("--output", required=True, help="features file (.parquet or .npy)")
+    extract.add_argument("--backbone", help="backbone name or hf:<path-or-id> (default: "
+                                            "mobilenet_v2 for images, all-MiniLM-L6-v2 "
+                                            "for text)")
+    extract.add_argument("--text-column")
+    extract.add_argument("--image-column")
+    extract.add_argument("--batch-size", type=int, default=32)
+    extract.add_argument("--cache-dir", help="on-disk feature cache folder")
+    common(extract, outputs=False)
+    extract.set_defaults(func=_cmd_extract)
 
     predict = sub.add_parser("predict", help="apply a saved model to new rows")
     predict.add_argument("model_dir")

@@ -39,7 +39,8 @@ MODEL_FILE, META_FILE = "model.joblib", "model.json"
 
 
 def save_model(directory, model, feature_frame=None, n_features=None, task=None,
-               classes=(), positive_label=None, label=None, strategy=None) -> Path:
+               classes=(), positive_label=None, label=None, strategy=None,
+               modality="tabular") -> Path:
     """Save a fitted pipeline and its metadata into ``directory``."""
     directory = Path(directory)
     buffer = io.BytesIO()
@@ -61,6 +62,7 @@ def save_model(directory, model, feature_frame=None, n_features=None, task=None,
         "python_version": platform.python_version(),
         "sha256": hashlib.sha256(payload).hexdigest(),
         "task": task,
+        "modality": modality,
         "strategy": strategy,
         "label": label,
         "classes": [_plain(c) for c in classes],

@@ -15,6 +15,14 @@ or separate files::
                                         # no label column = unlabelled target
     label: Class
 
+Text and images: ``text_column: review`` (a column of strings) or
+``image_column: path`` (a column of image paths, relative to the task file)
+makes it a text or image task: a frozen backbone (``backbone:``, default
+MobileNetV2 for images and all-MiniLM-L6-v2 for text; ``cache_dir:`` for the
+feature cache) turns that column into features first.  A source or target
+given as a *folder* with one sub-folder per class is an image folder: its
+files become an ``image`` column and the sub-folder names the labels.
+
 Options (all optional): ``task`` (auto/classification/regression), ``metric``,
 ``positive_label``, ``strategies`` (list of names), ``n_splits``,
 ``n_repeats``, ``alpha``, ``require_significance``, ``random_state``,
@@ -33,10 +41,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from transferkit.domains import split_table, stack_domains
+from transferkit.featurize import detect_modality
 from transferkit.io import read_table
 from transferkit.validation import TransferKitInputError, check_column
 
@@ -48,14 +58,20 @@ else:  # pragma: no cover
 __all__ = ["TaskSpec", "load_task", "OPTION_KEYS"]
 
 DATA_KEYS = {"data", "label", "domain_column", "target_domains", "source_domains",
-             "sources", "target", "drop_columns"}
+             "sources", "target", "drop_columns", "text_column", "image_column", "backbone",
+             "cache_dir"}
 OPTION_KEYS = {"task", "metric", "positive_label", "strategies", "n_splits", "n_repeats",
                "alpha", "require_significance", "random_state", "output", "name"}
 
 
 @dataclass
 class TaskSpec:
-    """A loaded task: stacked features, tagged labels, options and input paths."""
+    """A loaded task: stacked features, tagged labels, options and input paths.
+
+    ``modality`` is "tabular", "text" or "image"; for the last two
+    ``column`` names the raw input column and ``backbone``/``cache_dir`` the
+    feature extraction settings.
+    """
 
     X: pd.DataFrame
     y: pd.DataFrame
@@ -63,6 +79,10 @@ class TaskSpec:
     options: dict
     inputs: list = field(default_factory=list)
     path: Path | None = None
+    modality: str = "tabular"
+    column: str | None = None
+    backbone: str | None = None
+    cache_dir: str | None = None
 
 
 def _read_config(path: Path) -> dict:
@@ -88,9 +108,19 @@ def _read_config(path: Path) -> dict:
             f"Unknown setting(s) {unknown} in {path}; valid settings: "
             f"{sorted(DATA_KEYS | OPTION_KEYS)}."
         )
-    if "label" not in config:
-        raise TransferKitInputError(f"Task file {path} must name the label column ('label').")
     return config
+
+
+IMAGE_COLUMN = "image"
+
+
+def _read_image_folder(folder: Path, label: str) -> pd.DataFrame:
+    from transferkit.datasets.image_folder import load_image_folder
+
+    listing = load_image_folder(folder)
+    names = np.asarray(listing.class_names, dtype=object)
+    return pd.DataFrame({IMAGE_COLUMN: [str(p) for p in listing.paths],
+                         label: names[listing.labels]})
 
 
 def _as_list(value) -> list:
@@ -102,12 +132,17 @@ def load_task(path) -> TaskSpec:
     path = Path(path)
     config = _read_config(path)
     base = path.parent
-    label = str(config["label"])
+    folders = any((base / str(v)).is_dir() for v in _named_inputs(config))
+    if "label" not in config and not folders:
+        raise TransferKitInputError(f"Task file {path} must name the label column ('label').")
+    label = str(config.get("label", "label"))
     drop = _as_list(config.get("drop_columns", []))
     inputs: list[Path] = []
 
     def load(name) -> pd.DataFrame:
         file = (base / str(name)).resolve()
+        if file.is_dir():
+            return _read_image_folder(file, label)
         inputs.append(file)
         table = read_table(file)
         missing = [c for c in drop if c not in table.columns]
@@ -152,4 +187,27 @@ def load_task(path) -> TaskSpec:
             "'target_domains', or 'sources' and 'target'."
         )
     options = {k: config[k] for k in OPTION_KEYS if k in config}
-    return TaskSpec(X=X, y=y, label=label, options=options, inputs=inputs, path=path)
+    image_column = config.get("image_column", IMAGE_COLUMN if folders else None)
+    text_column = config.get("text_column")
+    modality = detect_modality(X, text_column=text_column, image_column=image_column)
+    column = text_column or image_column
+    if modality == "image":
+        # Relative image paths are relative to the task file.
+        X = X.assign(**{column: [str((base / str(p)).resolve()) if isinstance(p, str)
+                                 else p for p in X[column]]})
+    if modality != "tabular":
+        extra = [c for c in X.columns if c != column]
+        if extra:
+            raise TransferKitInputError(
+                f"A {modality} task uses only its {column!r} column; the data also has "
+                f"{extra[:10]}. Drop them with 'drop_columns'."
+            )
+    return TaskSpec(X=X, y=y, label=label, options=options, inputs=inputs, path=path,
+                    modality=modality, column=column, backbone=config.get("backbone"),
+                    cache_dir=config.get("cache_dir"))
+
+
+def _named_inputs(config: dict) -> list:
+    raw = config.get("sources", [])
+    names = list(raw.values()) if isinstance(raw, dict) else _as_list(raw)
+    return names + ([config["target"]] if "target" in config else [])

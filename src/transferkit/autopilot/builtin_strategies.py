@@ -6,6 +6,8 @@ here (or in user code); the runner does not change.
 
 from __future__ import annotations
 
+from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+
 from transferkit.autopilot.registry import TARGET_ONLY, Strategy, TaskInfo, register_strategy
 from transferkit.baselines import Pooled, SourceOnly, TargetOnly
 from transferkit.instance_based import ImportanceWeighted
@@ -13,6 +15,19 @@ from transferkit.instance_based import ImportanceWeighted
 
 def _needs_target_labels(task: TaskInfo) -> bool:
     return task.has_target_labels
+
+
+def _linear_probe(task: TaskInfo, seed):
+    """A linear head on frozen backbone features, its L2 strength tuned by 3-fold CV."""
+    if task.task == "classification":
+        head = LogisticRegressionCV(Cs=8, cv=3, class_weight="balanced", max_iter=3000)
+    else:
+        head = RidgeCV(alphas=(0.01, 0.1, 1.0, 10.0, 100.0))
+    return TargetOnly(estimator=head, task=task.task, random_state=seed)
+
+
+def _backbone_task_with_labels(task: TaskInfo) -> bool:
+    return task.modality != "tabular" and task.n_labelled_target >= 6
 
 
 BUILTIN_STRATEGIES = (
@@ -27,6 +42,9 @@ BUILTIN_STRATEGIES = (
     Strategy("pooled_importance_weighted", "instance",
              "Pooled, source rows weighted by p_t(x)/p_s(x) from a domain classifier.",
              lambda task, seed: ImportanceWeighted(task=task.task, random_state=seed)),
+    Strategy("linear_probe", "model",
+             "Frozen pretrained backbone + linear/logistic head (CV-tuned) on the target rows.",
+             _linear_probe, _backbone_task_with_labels),
 )
 
 for _strategy in BUILTIN_STRATEGIES:

@@ -49,6 +49,7 @@ class TaskInfo:
     n_unlabelled_target: int
     n_features: int
     classes: tuple = ()
+    modality: str = "tabular"
 
     @property
     def has_target_labels(self) -> bool:

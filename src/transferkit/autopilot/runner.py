@@ -162,13 +162,18 @@ class Autopilot:
     random_state : int
     progress : bool
         Show a progress bar on stderr.
+    modality : {"tabular", "text", "image"}
+        What the feature columns came from; ``X`` holds backbone features for
+        text and image tasks (see :mod:`transferkit.featurize`), which makes
+        the ``linear_probe`` strategy applicable.
     """
 
     def __init__(self, strategies=None, metric=None, task="auto", positive_label=None,
                  n_splits=5, n_repeats=3, alpha=0.05, require_significance=False,
                  preprocess=True, shift_permutations=500, n_jobs=1, random_state=0,
-                 progress=False):
+                 progress=False, modality="tabular"):
         self.strategies = strategies
+        self.modality = modality
         self.metric = metric
         self.task = task
         self.positive_label = positive_label
@@ -221,6 +226,7 @@ class Autopilot:
             n_unlabelled_target=int((info.is_target & ~info.labelled).sum()),
             n_features=int(X.shape[1]),
             classes=classes,
+            modality=self.modality,
         )
 
     def _strategies(self, task: TaskInfo, baseline: str) -> list[Strategy]:

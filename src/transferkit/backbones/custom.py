@@ -64,15 +64,13 @@ def _value_digest(value, depth: int) -> str:
     if mod == "torch":
         import torch
 
-        if isinstance(value, torch.nn.Module):
-            from transferkit.backbones.hf import module_checksum
+        from transferkit.backbones.hf import module_checksum, tensor_bytes
 
+        if isinstance(value, torch.nn.Module):
             return f"module:{type(value).__qualname__}:{module_checksum(value)}"
         if isinstance(value, torch.Tensor):
-            t = value.detach().cpu().contiguous()
-            h = hashlib.blake2b(f"{t.dtype}{tuple(t.shape)}".encode(), digest_size=8)
-            if t.numel():
-                h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+            h = hashlib.blake2b(f"{value.dtype}{tuple(value.shape)}".encode(), digest_size=8)
+            h.update(tensor_bytes(value))
             return "tensor:" + h.hexdigest()
     if callable(value) and depth < 3:
         return str(callable_fingerprint(value, depth + 1))

@@ -63,8 +63,8 @@ import math
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.backbones.images import ImageBackbone
-from transferkit.backbones.weights import load_state_dict, resolve_weights
+from transferkit.backbones.images import ImageBackbone, load_weights
+from transferkit.backbones.weights import resolve_weights
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["EfficientNetLite0", "build_efficientnet_lite0", "LITE0_STAGES"]
@@ -216,15 +216,7 @@ def build_efficientnet_lite0(weights=None, device=None, layer=None, *, amp=None,
     model = EfficientNetLite0()
     layer = _check_layer(layer, len(model._blocks))
     resolved = resolve_weights(EFFICIENTNET_LITE0, weights, hub_dir=hub_dir, download=download)
-    if resolved is not None:
-        state = load_state_dict(resolved.path)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise TransferKitInputError(
-                f"Weights {str(resolved.path)!r} do not fit EfficientNet-Lite0: "
-                f"{str(exc).splitlines()[0]}"
-            ) from None
+    load_weights(model, resolved, "EfficientNet-Lite0")
     return ImageBackbone(EFFICIENTNET_LITE0, model, layer, model.layer_channels(layer),
                          weights=resolved, device=device, amp=amp, input_size=input_size,
                          resize=resize)

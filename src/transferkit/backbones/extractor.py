@@ -18,8 +18,9 @@ adapters, estimators) can use.  The pipeline per call:
    ``backbone.prepare`` on CPU, a move to the device, ``backbone.features``
    under ``torch.inference_mode`` (and ``torch.autocast`` in bf16, or fp16
    where bf16 is unsupported, when mixed precision is on, CUDA only), then a
-   float32 copy into the output.  Convolutional image backbones get their
-   batches in channels-last layout (same values, faster convolutions).  Texts are processed in order of length
+   float32 copy into the output (a backbone picks its batches' memory layout
+   in ``prepare``: the built-in image backbones give channels-last batches,
+   same values, faster convolutions).  Texts are processed in order of length
    (longest first) so each batch pads little; results go back to input
    order.  Duplicates are computed once when the cache is on;
 4. **store** the new rows as one cache shard.
@@ -48,36 +49,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from transferkit.backbones.device import autocast_dtype, select_device
+from transferkit.backbones.images import IMAGE_EXTENSIONS
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["FeatureExtractor", "select_device", "IMAGE_EXTENSIONS"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                    ".pgm")
 _PRECISIONS = ("auto", "bf16", "fp16", "no")
-
-
-def select_device(device="auto") -> str:
-    """``"auto"``/``None``: CUDA if available, else MPS, else CPU; other values as given."""
-    import torch
-
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    device = str(device)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TransferKitInputError(f"device={device!r} but CUDA is not available; use 'auto'.")
-    return device
 
 
 def _autocast_dtype(mixed_precision, device: str):
     """Name of the autocast dtype ("bfloat16"/"float16") or None (float32)."""
-    import torch
-
     mp = "no" if mixed_precision in (None, False) else mixed_precision
     mp = "auto" if mp is True else mp
     if mp not in _PRECISIONS:
@@ -87,7 +69,7 @@ def _autocast_dtype(mixed_precision, device: str):
     if mp == "no" or not device.startswith("cuda"):
         return None  # CPU/MPS always run in float32
     if mp == "auto":
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        return autocast_dtype(device)
     return "bfloat16" if mp == "bf16" else "float16"
 
 
@@ -120,31 +102,12 @@ def _threads(n):
         torch.set_num_threads(old)
 
 
-def _wants_channels_last(backbone) -> bool:
-    """Convolutional image backbones get NHWC ("channels last") input batches.
-
-    Same values, different memory layout: oneDNN (CPU) and cuDNN (with mixed
-    precision) run convolutions faster on it (MobileNetV2 on a 2-core CPU:
-    about 1.5x).  Opt in with a ``channels_last = True`` attribute; the
-    built-in :class:`~transferkit.backbones.images.ImageBackbone` is opted in
-    here.  Custom modules are left alone (they may ``view`` their input).
-    """
-    flag = getattr(backbone, "channels_last", None)
-    if flag is not None:
-        return bool(flag)
-    try:
-        from transferkit.backbones.images import ImageBackbone
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(backbone, ImageBackbone)
-
-
 def _expand_folder(path: Path) -> list[Path]:
     files = sorted(p for p in path.iterdir()
                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise TransferKitInputError(
-            f"Folder {str(path)!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}).")
+            f"Folder {str(path)!r} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
     return files
 
 
@@ -380,15 +343,12 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
                     else contextlib.nullcontext())
 
         bs = int(self.batch_size)
-        channels_last = _wants_channels_last(bb)
         with _threads(self.num_threads), torch.inference_mode(), \
                 tqdm(total=len(todo), disable=not self.progress, unit="item",
                      desc=f"features ({getattr(bb, 'name', type(bb).__name__)})") as bar:
             for start in range(0, len(todo), bs):
                 idx = todo[start:start + bs]
                 batch = bb.prepare([items[i] for i in idx])
-                if channels_last and isinstance(batch, torch.Tensor) and batch.dim() == 4:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
                 batch = _to_device(batch, device)
                 with autocast():
                     feats = bb.features(batch)

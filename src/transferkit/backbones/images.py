@@ -64,9 +64,11 @@ from pathlib import Path
 import numpy as np
 
 from transferkit.backbones.base import Backbone
+from transferkit.backbones.device import autocast_dtype, select_device
 from transferkit.validation import TransferKitInputError
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
     "to_rgb_array",
     "read_image",
     "read_images",
@@ -75,7 +77,15 @@ __all__ = [
     "preprocess",
     "select_device",
     "ImageBackbone",
+    "load_weights",
 ]
+
+#: File extensions (lower case) read as images: by the feature extractor when
+#: it is given a folder, and by :func:`transferkit.datasets.load_image_folder`.
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+    ".pbm", ".pnm",
+})
 
 
 def _pil():
@@ -324,10 +334,12 @@ def resize_and_crop(image: np.ndarray, resize: int, input_size: int) -> np.ndarr
     return image[top:top + input_size, left:left + input_size]
 
 
-def preprocess(items, input_size: int, resize: int, mean, std):
+def preprocess(items, input_size: int, resize: int, mean, std, channels_last: bool = False):
     """Inputs -> float32 tensor (N, 3, input_size, input_size), normalised.
 
-    See the module docstring for the exact steps.
+    See the module docstring for the exact steps.  The tensor is contiguous,
+    or in channels-last memory layout with ``channels_last=True`` (same
+    values; faster convolutions).
     """
     import torch
 
@@ -339,24 +351,28 @@ def preprocess(items, input_size: int, resize: int, mean, std):
     batch = torch.from_numpy(crops).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
     mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    return ((batch - mean_t) / std_t).contiguous()
+    batch = (batch - mean_t) / std_t  # channels-last strides, from the (N, H, W, 3) crops
+    if channels_last:
+        return batch.contiguous(memory_format=torch.channels_last)
+    return batch.contiguous()
 
 
 # -- backbone -------------------------------------------------------------------------------
 
 
-def select_device(device=None) -> str:
-    """``None``/``"auto"``: CUDA if available, else Apple MPS, else CPU."""
-    import torch
+def load_weights(model, resolved, what: str) -> None:
+    """Load the checkpoint ``resolved`` (ResolvedWeights or None) into ``model``, strictly."""
+    if resolved is None:
+        return
+    from transferkit.backbones.weights import load_state_dict
 
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    return str(device)
+    state = load_state_dict(resolved.path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise TransferKitInputError(
+            f"Weights {str(resolved.path)!r} do not fit {what}: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 class ImageBackbone(Backbone):
@@ -373,7 +389,10 @@ class ImageBackbone(Backbone):
     weights : ResolvedWeights or None
         ``None`` for random initialisation.
     device : str, optional
-        ``None``/``"auto"`` selects CUDA, MPS or CPU.
+        ``None``/``"auto"`` selects CUDA, MPS or CPU.  The module is moved
+        there on first use (so a
+        :class:`~transferkit.backbones.extractor.FeatureExtractor` that sets
+        its own ``device`` moves it only once).
     amp : bool, optional
         Mixed precision (autocast) on CUDA; default on for CUDA, off elsewhere.
         Features are returned as float32 either way.
@@ -383,6 +402,9 @@ class ImageBackbone(Backbone):
     """
 
     modality = "image"
+    #: ``prepare`` gives channels-last (NHWC) batches: same values, faster convolutions
+    #: (oneDNN on CPU, cuDNN with mixed precision; MobileNetV2 on 2 CPU cores: ~1.5x).
+    channels_last = True
 
     def __init__(self, config, module, layer, feature_dim, weights=None, device=None,
                  amp=None, input_size=None, resize=None):
@@ -404,20 +426,28 @@ class ImageBackbone(Backbone):
         module.eval()
         for p in module.parameters():
             p.requires_grad_(False)
-        self.module = module.to(self.device)
+        self.module = module
+        self._placed_on = None  # device the module was last moved to by ``features``
 
     def prepare(self, items):
-        """Raw images (arrays, paths or PIL images) -> normalised float32 NCHW tensor (CPU)."""
-        return preprocess(items, self.input_size, self.resize, self.mean, self.std)
+        """Raw images (arrays, paths or PIL images) -> normalised float32 NCHW tensor (CPU).
+
+        Channels-last memory layout when ``self.channels_last``.
+        """
+        return preprocess(items, self.input_size, self.resize, self.mean, self.std,
+                          channels_last=self.channels_last)
 
     def features(self, batch):
         """(B, 3, S, S) tensor -> (B, feature_dim) float32 globally average-pooled features."""
         import torch
 
+        if self._placed_on != self.device:
+            self.module.to(self.device)
+            self._placed_on = self.device
         batch = batch.to(self.device)
-        if self.amp and self.device.startswith("cuda"):
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            with torch.autocast("cuda", dtype=dtype):
+        dtype = autocast_dtype(self.device) if self.amp else None
+        if dtype is not None:
+            with torch.autocast("cuda", dtype=getattr(torch, dtype)):
                 fmap = self.module.forward_features(batch, self.layer)
         else:
             fmap = self.module.forward_features(batch, self.layer)

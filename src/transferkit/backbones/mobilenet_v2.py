@@ -57,8 +57,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from transferkit.backbones.images import ImageBackbone
-from transferkit.backbones.weights import load_state_dict, resolve_weights
+from transferkit.backbones.images import ImageBackbone, load_weights
+from transferkit.backbones.weights import resolve_weights
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["MobileNetV2", "build_mobilenet_v2", "INVERTED_RESIDUAL_SETTINGS"]
@@ -197,7 +197,8 @@ def build_mobilenet_v2(weights=None, device=None, layer=None, *, amp=None, input
         offline package, torch hub cache, URL).  ``"none"``/``False``: random
         initialisation.
     device : str, optional
-        ``None``/``"auto"``: CUDA, else MPS, else CPU.
+        ``None``/``"auto"``: CUDA, else MPS, else CPU.  The network is moved
+        there on first use, not while building.
     layer : int or "features.<i>", optional
         Pool the output of an earlier block (0..18; negative counts from the
         end) instead of the last one.
@@ -218,15 +219,7 @@ def build_mobilenet_v2(weights=None, device=None, layer=None, *, amp=None, input
     model = MobileNetV2()
     layer = _check_layer(layer, model.num_layers)
     resolved = resolve_weights(MOBILENET_V2, weights, hub_dir=hub_dir, download=download)
-    if resolved is not None:
-        state = load_state_dict(resolved.path)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise TransferKitInputError(
-                f"Weights {str(resolved.path)!r} do not fit MobileNetV2 (torchvision key names "
-                f"expected): {str(exc).splitlines()[0]}"
-            ) from None
+    load_weights(model, resolved, "MobileNetV2 (torchvision key names expected)")
     dim = 1280 if layer is None else model.layer_channels(layer)
     return ImageBackbone(MOBILENET_V2, model, layer, dim, weights=resolved, device=device,
                          amp=amp, input_size=input_size, resize=resize)

@@ -42,14 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from transferkit.backbones.images import IMAGE_EXTENSIONS
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "load_image_folder"]
-
-IMAGE_EXTENSIONS = frozenset({
-    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
-    ".pbm", ".pnm",
-})
 
 
 @dataclass

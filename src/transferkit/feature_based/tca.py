@@ -41,7 +41,8 @@ Dense ``n x n`` matrices.  Since :math:`K L K = (K e)(K e)^\\top` has rank
 one, :math:`(K L K + \\mu I)^{-1/2}` has a closed form and the pencil becomes
 a standard symmetric eigenproblem (LAPACK up to 1,500 rows, Lanczos to
 machine precision above): :math:`O(n^3)` time (the product :math:`K K`),
-:math:`O(n^2)` memory; refused above 20,000 rows.
+:math:`O(n^2)` memory; refused above 10,000 rows (at 16,000 rows the dense products already crashed
+OpenBLAS here).
 
 Nystroem path (``method="nystroem"``, or ``"auto"`` with ``n > 1000``).
 ``n_landmarks`` rows are drawn (half source, half target, ``random_state``)
@@ -107,7 +108,7 @@ __all__ = ["TCA"]
 #: ``method="auto"`` uses the exact path up to this many training rows.
 EXACT_MAX_ROWS = 1000
 #: ``method="exact"`` refuses more rows than this (dense n x n matrices).
-_EXACT_HARD_LIMIT = 20000
+_EXACT_HARD_LIMIT = 10000
 _EIG_TOL = 1e-10
 #: Above this many rows the exact eigenproblem is solved by Lanczos iterations.
 _DENSE_MAX = 1500

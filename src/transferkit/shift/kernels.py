@@ -173,36 +173,63 @@ def _gammas(kernel: str, bandwidth: float | None) -> tuple[float, ...]:
     return ()
 
 
-def _kernel_block(A, Bt, a_sq, b_sq, kernel, gammas, diagonal_offset=None):
-    """Kernel matrix between the rows of ``A`` and the columns of ``Bt``.
+def _factors(Z: np.ndarray, kernel: str, gammas, dtype=np.float64):
+    """Factors ``L`` (N x d') and ``R`` (d' x N) of the kernel's inner matrix.
 
-    ``Bt`` is the transposed second set of points (d x n, its own buffer:
-    passing a transposed view of ``A`` would send numpy to the much slower
-    ``syrk`` routine).  ``a_sq`` / ``b_sq`` are the squared row norms.  When ``diagonal_offset``
-    is an int ``o``, row ``i`` of ``A`` is the same point as row ``i + o`` of
-    ``B`` and that squared distance is set to exactly 0 (so ``k(z, z)`` is
-    exact and does not suffer from the cancellation of the expansion
-    ``|a|^2 + |b|^2 - 2 a.b``).
+    For the linear kernel ``L @ R = Z Z^T``.  For the Gaussian kernels
+    ``L @ R = -gamma_0 * D`` with ``D`` the squared distances: with
+    :math:`\\lVert z_i - z_j\\rVert^2 = |z_i|^2 + |z_j|^2 - 2 z_i^\\top z_j`,
+    ``L = [2 gamma_0 Z, -gamma_0 |z|^2, -gamma_0]`` and
+    ``R = [Z, 1, |z|^2]^T``, so one matrix product gives the exponent
+    directly (no extra passes over the block for the norms and the scale).
+    ``R`` is its own contiguous buffer (a transposed view of ``L`` would
+    send numpy to the slower ``syrk`` routine).
     """
-    G = A @ Bt
+    Z = np.asarray(Z, dtype=np.float64)
+    if kernel == "linear":
+        return np.ascontiguousarray(Z, dtype=dtype), np.ascontiguousarray(Z.T, dtype=dtype)
+    n, d = Z.shape
+    gamma = gammas[0]
+    sq = np.einsum("ij,ij->i", Z, Z)
+    L = np.empty((n, d + 2), dtype=dtype)
+    L[:, :d] = (2.0 * gamma) * Z
+    L[:, d] = -gamma * sq
+    L[:, d + 1] = -gamma
+    R = np.empty((d + 2, n), dtype=dtype)
+    R[:d] = Z.T
+    R[d] = 1.0
+    R[d + 1] = sq
+    return L, R
+
+
+def _kernel_block(L, R, kernel, gammas, diagonal_offset=None, out=None, work=None):
+    """Kernel block between the rows behind ``L`` and the columns behind ``R``.
+
+    ``L`` and ``R`` come from :func:`_factors` (the same ``gammas``).  When
+    ``diagonal_offset`` is an int ``o``, row ``i`` and column ``i + o`` are
+    the same point and their distance is set to exactly 0, so ``k(z, z)`` is
+    exact.  ``out`` (and, for the mixture, ``work``: two more arrays of the
+    same shape) are optional preallocated buffers; reusing them avoids
+    fresh page faults on every block.  Returns the kernel block (``out``,
+    or a buffer of ``work`` for the mixture).
+    """
+    G = np.matmul(L, R, out=out)
     if kernel == "linear":
         return G
-    G *= -2.0
-    G += a_sq[:, None]
-    G += b_sq[None, :]
-    np.maximum(G, 0.0, out=G)
+    np.minimum(G, 0.0, out=G)  # squared distances are >= 0
     if diagonal_offset is not None:
-        rows = np.arange(A.shape[0])
+        rows = np.arange(G.shape[0])
         G[rows, rows + diagonal_offset] = 0.0
     if len(gammas) == 1:
-        G *= -gammas[0]
-        np.exp(G, out=G)
-        return G
-    K = np.multiply(G, -gammas[0])
+        return np.exp(G, out=G)
+    if work is None:
+        work = (np.empty_like(G), np.empty_like(G))
+    K, tmp = work
+    ratios = [g / gammas[0] for g in gammas]
+    np.multiply(G, ratios[0], out=K)
     np.exp(K, out=K)
-    tmp = np.empty_like(G)
-    for gamma in gammas[1:]:
-        np.multiply(G, -gamma, out=tmp)
+    for ratio in ratios[1:]:
+        np.multiply(G, ratio, out=tmp)
         np.exp(tmp, out=tmp)
         K += tmp
     K *= 1.0 / len(gammas)
@@ -274,10 +301,10 @@ def kernel_matrix(X, Y=None, kernel: str = "gaussian", bandwidth="median",
     if bandwidth == "median":
         pooled = X if same else np.vstack([X, Y])
         bandwidth = _median_distance(pooled, 1000, random_state)
-    return _kernel_block(
-        X, np.array(Y.T), np.einsum("ij,ij->i", X, X), np.einsum("ij,ij->i", Y, Y), kernel,
-        _gammas(kernel, bandwidth), diagonal_offset=0 if same else None,
-    )
+    gammas = _gammas(kernel, bandwidth)
+    L, _ = _factors(X, kernel, gammas)
+    _, R = _factors(Y, kernel, gammas)
+    return _kernel_block(L, R, kernel, gammas, diagonal_offset=0 if same else None)
 
 
 def gaussian_kernel(X, Y=None, bandwidth: float = 1.0) -> np.ndarray:
