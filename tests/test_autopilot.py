@@ -121,12 +121,14 @@ def test_label_shuffled_source_is_flagged_negative_and_never_recommended(tempora
 
 def test_guard_never_recommends_a_strategy_below_target_only():
     X, y = make_task(seed=3)
-    result = Autopilot(shift_permutations=50, random_state=0).run(X, y)
+    result = Autopilot(shift_permutations=50, n_splits=3, n_repeats=1,
+                       random_state=0).run(X, y)
     board = result.leaderboard.set_index("strategy")
     key = f"{result.metric}_mean"
     assert board.loc[result.recommended, key] >= board.loc["target_only", key]
     assert board.loc[result.recommended, "verdict"] != "negative transfer"
-    assert set(board.index) == {s.name for s in available_strategies()}
+    assert set(board.index) == {s.name for s in available_strategies(result.task)}
+    assert "linear_probe" not in set(board.index)  # tabular task: no backbone
     # The leaderboard is sorted by the primary metric.
     assert list(result.leaderboard[key]) == sorted(result.leaderboard[key], reverse=True)
 
@@ -162,7 +164,8 @@ def test_refitted_model_predicts_and_result_serialises(tmp_path):
     import json
 
     X, y = make_task()
-    result = Autopilot(shift_permutations=50, n_repeats=1, random_state=0).run(X, y)
+    result = Autopilot(["pooled", "coral"], shift_permutations=50, n_repeats=1,
+                       random_state=0).run(X, y)
     assert result.model.predict(X[:5]).shape == (5,)
     payload = result.to_dict()
     text = json.dumps(payload, allow_nan=False)
@@ -175,8 +178,9 @@ def test_refitted_model_predicts_and_result_serialises(tmp_path):
 
 def test_deterministic_under_random_state():
     X, y = make_task(seed=4)
-    a = Autopilot(shift_permutations=50, n_repeats=1, random_state=7).run(X, y)
-    b = Autopilot(shift_permutations=50, n_repeats=1, random_state=7).run(X, y)
+    randomised = ["pooled_importance_weighted", "kmm", "tca", "tradaboost", "jda"]
+    a = Autopilot(randomised, shift_permutations=50, n_repeats=1, random_state=7).run(X, y)
+    b = Autopilot(randomised, shift_permutations=50, n_repeats=1, random_state=7).run(X, y)
     pd.testing.assert_frame_equal(a.leaderboard.drop(columns="fit_seconds"),
                                   b.leaderboard.drop(columns="fit_seconds"))
     assert a.shift == b.shift
@@ -184,15 +188,17 @@ def test_deterministic_under_random_state():
 
 def test_parallel_jobs_give_the_same_scores():
     X, y = make_task(seed=6)
-    a = Autopilot(shift_permutations=20, n_repeats=1, random_state=0, n_jobs=1).run(X, y)
-    b = Autopilot(shift_permutations=20, n_repeats=1, random_state=0, n_jobs=2).run(X, y)
+    chosen = ["pooled", "kliep", "coral"]
+    a = Autopilot(chosen, shift_permutations=20, n_repeats=1, random_state=0, n_jobs=1).run(X, y)
+    b = Autopilot(chosen, shift_permutations=20, n_repeats=1, random_state=0, n_jobs=2).run(X, y)
     cols = [c for c in a.leaderboard.columns if c != "fit_seconds"]
     pd.testing.assert_frame_equal(a.leaderboard[cols], b.leaderboard[cols])
 
 
 def test_unlabelled_target_falls_back_to_weaker_evidence():
     X, y = make_task(n_source=300, n_target=0, unlabelled=150, seed=8)
-    result = Autopilot(shift_permutations=20, random_state=0).run(X, y)
+    result = Autopilot(["pooled_importance_weighted", "kliep"], shift_permutations=20,
+                       random_state=0).run(X, y)
     assert result.baseline == "source_only"
     assert "unsupervised" in result.evidence and "weaker" in result.evidence
     assert "target_only" not in set(result.leaderboard["strategy"])
@@ -206,7 +212,8 @@ def test_regression_task_uses_rmse_and_lower_is_better():
     Xt = rng.normal(0.3, 1, size=(60, 2))
     f = lambda X: X @ np.array([2.0, -1.0]) + 0.5  # noqa: E731
     X, y = stack_domains(Xs, f(Xs) + rng.normal(0, .3, 300), Xt, f(Xt) + rng.normal(0, .3, 60))
-    result = Autopilot(shift_permutations=20, n_repeats=1, random_state=0).run(X, y)
+    result = Autopilot(["pooled", "regularized_transfer", "kmm"], shift_permutations=20,
+                       n_repeats=1, random_state=0).run(X, y)
     assert result.metric == "rmse" and not result.greater_is_better
     board = result.leaderboard
     assert list(board["rmse_mean"]) == sorted(board["rmse_mean"])
