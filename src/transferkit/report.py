@@ -105,6 +105,7 @@ def render_report(result: dict, title: str = "transferkit report", description: 
     parts.append("<h2>Task</h2>")
     parts.append(html_table(["item", "value"], [
         ["task", task["task"]],
+        ["modality", task.get("modality", "tabular")],
         ["source rows", task["n_source"]],
         ["source domains", task["n_source_domains"]],
         ["labelled target rows", task["n_labelled_target"]],

@@ -550,6 +550,12 @@ class RuLSIF(_KernelRatioModel):
                  reg="auto", reg_grid=REG_GRID, n_centres: int = 100,
                  max_loo_pairs=5000, random_state=None):
         self.alpha = alpha
+        self._set_lsif_params(bandwidth, bandwidth_grid, reg, reg_grid, n_centres,
+                              max_loo_pairs, random_state)
+
+    def _set_lsif_params(self, bandwidth, bandwidth_grid, reg, reg_grid, n_centres,
+                         max_loo_pairs, random_state):
+        """Store the parameters RuLSIF and ULSIF share (all but ``alpha``)."""
         self.bandwidth = bandwidth
         self.bandwidth_grid = bandwidth_grid
         self.reg = reg
@@ -653,13 +659,8 @@ class ULSIF(RuLSIF):
     def __init__(self, bandwidth="auto", bandwidth_grid=BANDWIDTH_GRID, reg="auto",
                  reg_grid=REG_GRID, n_centres: int = 100, max_loo_pairs=5000,
                  random_state=None):
-        self.bandwidth = bandwidth
-        self.bandwidth_grid = bandwidth_grid
-        self.reg = reg
-        self.reg_grid = reg_grid
-        self.n_centres = n_centres
-        self.max_loo_pairs = max_loo_pairs
-        self.random_state = random_state
+        self._set_lsif_params(bandwidth, bandwidth_grid, reg, reg_grid, n_centres,
+                              max_loo_pairs, random_state)
 
     def _relative_alpha(self) -> float:
         return 0.0

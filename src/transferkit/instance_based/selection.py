@@ -45,11 +45,10 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.base import clone
 
 from transferkit.base import RowSelectingTransfer
-from transferkit.domains import DomainInfo, tag_domains
-from transferkit.instance_based.discriminative import DiscriminativeWeights
+from transferkit.domains import DomainInfo
+from transferkit.instance_based.weighted import _fit_weighter
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["InstanceSelection"]
@@ -124,14 +123,7 @@ class InstanceSelection(RowSelectingTransfer):
             f"n_keep must be 'auto', an int >= 1 or a fraction in (0, 1], got {keep!r}.")
 
     def _training_weights(self, X, info: DomainInfo) -> np.ndarray:
-        if not np.isfinite(self.target_weight) or self.target_weight <= 0:
-            raise TransferKitInputError(
-                f"target_weight must be a positive number, got {self.target_weight!r}."
-            )
-        weighter = (clone(self.weighter) if self.weighter is not None
-                    else DiscriminativeWeights(random_state=self.random_state))
-        weighter.fit(X, tag_domains(info.labels, info.domains, info.is_target))
-        self.weighter_ = weighter
+        weighter = _fit_weighter(self, X, info)
         rows = np.flatnonzero(info.labelled_source)
         selected = np.zeros(len(info.labels), dtype=bool)
         if rows.size:

@@ -135,8 +135,46 @@ def _seed(est, rng):
     return est
 
 
-def _check_predict_X(self, X):
-    check_is_fitted(self, "estimators_")
+def _fit_round(base, X, y, w, max_samples, rng):
+    """One boosting round: a seeded clone of ``base`` fitted on ``p = w / sum(w)``.
+
+    Returns the fitted learner and ``p``.
+    """
+    p = w / w.sum()
+    est = _seed(clone(base), rng)
+    _fit_on_distribution(est, X, y, p, max_samples, rng)
+    return est, p
+
+
+def _tradaboost_start(n_estimators, is_tgt):
+    """TrAdaBoost's set-up: ``(N, beta, w^1)`` with ``beta = 1 / (1 + sqrt(2 ln n / N))``
+    (``n`` source rows) and uniform ``w^1``."""
+    N = int(n_estimators)
+    n_src = int((~is_tgt).sum())
+    beta = 1.0 / (1.0 + math.sqrt(2.0 * math.log(n_src) / N))
+    return N, beta, np.full(len(is_tgt), 1.0 / len(is_tgt))
+
+
+def _tradaboost_update(w, is_tgt, e, beta, beta_t):
+    """``w_i beta^{e_i}`` (source), ``w_i beta_t^{-e_i}`` (target), normalised."""
+    w = w.copy()
+    w[~is_tgt] *= beta ** e[~is_tgt]
+    w[is_tgt] *= beta_t ** (-e[is_tgt])
+    w /= w.sum()
+    return w
+
+
+def _set_row_weights(self, w, rows, n_all, n_features):
+    """Set ``sample_weight_`` (``w`` on the labelled rows, 0 elsewhere), ``n_features_in_``."""
+    full = np.zeros(n_all)
+    full[rows] = w
+    self.sample_weight_ = full
+    self.n_features_in_ = n_features
+
+
+def _check_predict_X(self, X, fitted_attr: str = "estimators_"):
+    """Check that ``self`` is fitted (``fitted_attr`` set) and ``X`` has its feature count."""
+    check_is_fitted(self, fitted_attr)
     X_arr = check_matrix(X, name="X", dtype=np.float32)
     if X_arr.shape[1] != self.n_features_in_:
         raise TransferKitInputError(
@@ -268,24 +306,16 @@ class TrAdaBoostClassifier(DomainAwareMixin, ClassifierMixin, BaseEstimator):
             )
         rng = check_random_state(self.random_state)
         base = _check_base(self.estimator, DecisionTreeClassifier(max_depth=3))
-        N = int(self.n_estimators)
-        n_src = int((~is_tgt).sum())
-        beta = 1.0 / (1.0 + math.sqrt(2.0 * math.log(n_src) / N))
-        w = np.full(len(codes), 1.0 / len(codes))
+        N, beta, w = _tradaboost_start(self.n_estimators, is_tgt)
         estimators, errors, betas = [], [], []
         for _ in range(N):
-            p = w / w.sum()
-            est = _seed(clone(base), rng)
-            _fit_on_distribution(est, X_rows, codes, p, self.max_samples, rng)
+            est, _ = _fit_round(base, X_rows, codes, w, self.max_samples, rng)
             miss = (np.asarray(est.predict(X_rows)) != codes).astype(np.float64)
             w_t = w[is_tgt]
             eps = float(np.dot(w_t, miss[is_tgt]) / w_t.sum())
             eps_c = min(max(eps, _EPS_FLOOR), 0.5)
             beta_t = eps_c / (1.0 - eps_c)
-            w = w.copy()
-            w[~is_tgt] *= beta ** miss[~is_tgt]
-            w[is_tgt] *= beta_t ** (-miss[is_tgt])
-            w /= w.sum()
+            w = _tradaboost_update(w, is_tgt, miss, beta, beta_t)
             estimators.append(est)
             errors.append(eps)
             betas.append(beta_t)
@@ -295,10 +325,7 @@ class TrAdaBoostClassifier(DomainAwareMixin, ClassifierMixin, BaseEstimator):
         self.betas_ = np.asarray(betas)
         self.beta_source_ = beta
         self.voting_start_ = math.ceil(N / 2) - 1
-        full = np.zeros(n_all)
-        full[rows] = w
-        self.sample_weight_ = full
-        self.n_features_in_ = X_rows.shape[1]
+        _set_row_weights(self, w, rows, n_all, X_rows.shape[1])
         return self
 
     def _votes(self, X):
@@ -410,15 +437,10 @@ class TrAdaBoostR2(_R2Base):
         X_rows, labels, is_tgt, rows, n_all = _labelled_rows(self, X, y, regression=True)
         rng = check_random_state(self.random_state)
         base = self._base()
-        N = int(self.n_estimators)
-        n_src = int((~is_tgt).sum())
-        beta = 1.0 / (1.0 + math.sqrt(2.0 * math.log(n_src) / N))
-        w = np.full(len(labels), 1.0 / len(labels))
+        N, beta, w = _tradaboost_start(self.n_estimators, is_tgt)
         estimators, errors, betas = [], [], []
         for _ in range(N):
-            p = w / w.sum()
-            est = _seed(clone(base), rng)
-            _fit_on_distribution(est, X_rows, labels, p, self.max_samples, rng)
+            est, _ = _fit_round(base, X_rows, labels, w, self.max_samples, rng)
             e = _adjusted_error(np.abs(np.asarray(est.predict(X_rows), float) - labels),
                                 self.loss)
             w_t = w[is_tgt]
@@ -431,10 +453,7 @@ class TrAdaBoostR2(_R2Base):
                 break
             eps_c = max(eps, _EPS_FLOOR)
             beta_t = eps_c / (1.0 - eps_c)
-            w = w.copy()
-            w[~is_tgt] *= beta ** e[~is_tgt]
-            w[is_tgt] *= beta_t ** (-e[is_tgt])
-            w /= w.sum()
+            w = _tradaboost_update(w, is_tgt, e, beta, beta_t)
             estimators.append(est)
             errors.append(eps)
             betas.append(beta_t)
@@ -445,10 +464,7 @@ class TrAdaBoostR2(_R2Base):
         self.estimator_weights_ = np.log(1.0 / self.betas_)
         self.beta_source_ = beta
         self.voting_start_ = max(math.ceil(n_used / 2) - 1, 0)
-        full = np.zeros(n_all)
-        full[rows] = w
-        self.sample_weight_ = full
-        self.n_features_in_ = X_rows.shape[1]
+        _set_row_weights(self, w, rows, n_all, X_rows.shape[1])
         return self
 
 
@@ -468,9 +484,7 @@ class _FrozenSourceR2:
         w = np.asarray(w, dtype=float).copy()
         self.estimators_, betas = [], []
         for _ in range(self.n_estimators):
-            p = w / w.sum()
-            est = _seed(clone(self.base), self.rng)
-            _fit_on_distribution(est, X, y, p, self.max_samples, self.rng)
+            est, p = _fit_round(self.base, X, y, w, self.max_samples, self.rng)
             e = _adjusted_error(np.abs(np.asarray(est.predict(X), float) - y), self.loss)
             l_bar = float(np.dot(p, e))
             if l_bar >= 0.5:
@@ -638,8 +652,7 @@ class TwoStageTrAdaBoostR2(_R2Base):
                 best = (err, model, w.copy(), t - 1)
             if t == S:
                 break
-            h = _seed(clone(base), rng)
-            _fit_on_distribution(h, X_rows, labels, w / w.sum(), self.max_samples, rng)
+            h, _ = _fit_round(base, X_rows, labels, w, self.max_samples, rng)
             e = _adjusted_error(np.abs(np.asarray(h.predict(X_rows), float) - labels),
                                 self.loss)
             share = m / n_tot + t / (S - 1) * (1.0 - m / n_tot)
@@ -655,8 +668,5 @@ class TwoStageTrAdaBoostR2(_R2Base):
         self.cv_errors_ = np.asarray(cv_errors, dtype=float)
         self.best_step_ = step
         self.betas_ = np.asarray(betas)
-        full = np.zeros(n_all)
-        full[rows] = w_best
-        self.sample_weight_ = full
-        self.n_features_in_ = X_rows.shape[1]
+        _set_row_weights(self, w_best, rows, n_all, X_rows.shape[1])
         return self

@@ -38,6 +38,23 @@ from transferkit.validation import TransferKitInputError
 __all__ = ["ImportanceWeighted"]
 
 
+def _fit_weighter(self, X, info: DomainInfo):
+    """Check ``self.target_weight``, fit (a clone of) ``self.weighter`` on all rows.
+
+    The default weighter is ``DiscriminativeWeights(random_state=self.random_state)``.
+    Sets and returns ``self.weighter_``.
+    """
+    if not np.isfinite(self.target_weight) or self.target_weight <= 0:
+        raise TransferKitInputError(
+            f"target_weight must be a positive number, got {self.target_weight!r}."
+        )
+    weighter = (clone(self.weighter) if self.weighter is not None
+                else DiscriminativeWeights(random_state=self.random_state))
+    weighter.fit(X, tag_domains(info.labels, info.domains, info.is_target))
+    self.weighter_ = weighter
+    return weighter
+
+
 class ImportanceWeighted(RowSelectingTransfer):
     """Importance-weighted training on source plus labelled target rows.
 
@@ -65,14 +82,7 @@ class ImportanceWeighted(RowSelectingTransfer):
         self.target_weight = target_weight
 
     def _training_weights(self, X, info: DomainInfo) -> np.ndarray:
-        if not np.isfinite(self.target_weight) or self.target_weight <= 0:
-            raise TransferKitInputError(
-                f"target_weight must be a positive number, got {self.target_weight!r}."
-            )
-        weighter = (clone(self.weighter) if self.weighter is not None
-                    else DiscriminativeWeights(random_state=self.random_state))
-        weighter.fit(X, tag_domains(info.labels, info.domains, info.is_target))
-        self.weighter_ = weighter
+        weighter = _fit_weighter(self, X, info)
         weights = np.where(info.labelled_source, weighter.weights_, 0.0)
         weights[info.labelled_target] = float(self.target_weight)
         return weights

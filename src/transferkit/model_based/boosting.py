@@ -62,6 +62,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.domains import DomainAwareMixin, read_domains
+from transferkit.instance_based.tradaboost import _check_predict_X
 from transferkit.validation import TransferKitInputError, check_matrix
 
 __all__ = ["ContinuedBoostingClassifier", "ContinuedBoostingRegressor"]
@@ -184,13 +185,7 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
         return trees
 
     def _raw(self, X):
-        check_is_fitted(self, "trees_")
-        X_arr = check_matrix(X, name="X", dtype=np.float32)
-        if X_arr.shape[1] != self.n_features_in_:
-            raise TransferKitInputError(
-                f"X has {X_arr.shape[1]} features, but {type(self).__name__} was fitted "
-                f"with {self.n_features_in_}."
-            )
+        X_arr = _check_predict_X(self, X, fitted_attr="trees_")
         F = self._raw_source(X_arr)
         for tree in self.trees_:
             F += self.learning_rate * _tree_raw(tree, X_arr)
