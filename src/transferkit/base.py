@@ -74,11 +74,7 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         return infer_task(info.labels[info.labelled])
 
     def fit(self, X, y):
-        info = read_domains(y)
-        if len(info.labels) != len(X):
-            raise TransferKitInputError(
-                f"X has {len(X)} rows but y has {len(info.labels)}; they must align."
-            )
+        info = read_domains(y, n_rows=len(X))
         if not info.labelled.any():
             raise TransferKitInputError("No labelled rows at all: nothing to train on.")
         self._check_numeric_features(X)
@@ -197,21 +193,13 @@ class DomainAdapter(DomainAwareMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "n_features_in_")
-        X_arr = check_matrix(X, name="X")
-        if X_arr.shape[1] != self.n_features_in_:
-            raise TransferKitInputError(
-                f"X has {X_arr.shape[1]} features, but {type(self).__name__} was fitted "
-                f"with {self.n_features_in_}."
-            )
+        X_arr = check_matrix(X, name="X", n_features=self.n_features_in_,
+                             fitted_by=type(self).__name__)
         return self._transform(X_arr, np.ones(X_arr.shape[0], dtype=bool))
 
     def _validate_fit(self, X, y):
-        info = read_domains(y)
+        info = read_domains(y, n_rows=len(X))
         X_arr = check_matrix(X, name="X")
-        if X_arr.shape[0] != len(info.labels):
-            raise TransferKitInputError(
-                f"X has {X_arr.shape[0]} rows but y has {len(info.labels)}; they must align."
-            )
         return X_arr, info
 
     def _fit(self, X: np.ndarray, info: DomainInfo) -> None:

@@ -141,10 +141,12 @@ def tag_domains(labels, domains, is_target) -> pd.DataFrame:
     return tagged
 
 
-def read_domains(y) -> DomainInfo:
+def read_domains(y, n_rows: int | None = None) -> DomainInfo:
     """Read a tagged ``y`` (see the module docstring) into a :class:`DomainInfo`.
 
-    Raises a clear error for a plain label vector, which carries no domains.
+    Raises a clear error for a plain label vector, which carries no domains,
+    and, when ``n_rows`` (the number of rows of ``X``) is given, for a ``y``
+    that does not align with ``X``.
     """
     if not isinstance(y, pd.DataFrame) or list(y.columns[:3]) != _TAG_COLUMNS:
         raise TransferKitInputError(
@@ -156,6 +158,10 @@ def read_domains(y) -> DomainInfo:
             "est.fit_domains(X_source, y_source, X_target, y_target)."
         )
     labels = y[LABEL].to_numpy()
+    if n_rows is not None and n_rows != len(labels):
+        raise TransferKitInputError(
+            f"X has {n_rows} rows but y has {len(labels)}; they must align."
+        )
     is_target = y[IS_TARGET].to_numpy(dtype=bool)
     labelled = ~_missing(labels)
     if not (~is_target).any():

@@ -109,6 +109,8 @@ def check_matrix(
     allow_nan: bool = False,
     dtype=np.float64,
     min_rows: int = 1,
+    n_features: int | None = None,
+    fitted_by: str = "the estimator",
 ) -> np.ndarray:
     """Convert ``X`` to a 2-D numeric array and check it.
 
@@ -125,6 +127,10 @@ def check_matrix(
         Output dtype.
     min_rows : int
         Minimum number of rows.
+    n_features : int, optional
+        Required number of columns (the count a fitted estimator saw).
+    fitted_by : str
+        Name of that estimator, for the message.
 
     Returns
     -------
@@ -155,6 +161,11 @@ def check_matrix(
         )
     if array.shape[1] == 0:
         raise TransferKitInputError(f"{name} has no feature columns (shape {array.shape}).")
+    if n_features is not None and array.shape[1] != n_features:
+        raise TransferKitInputError(
+            f"{name} has {array.shape[1]} features, but {fitted_by} was fitted with "
+            f"{n_features}."
+        )
     if np.isinf(array).any():
         rows = np.unique(np.nonzero(np.isinf(array))[0])[:5].tolist()
         raise TransferKitInputError(

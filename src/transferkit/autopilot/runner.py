@@ -189,10 +189,6 @@ class Autopilot:
 
     # ------------------------------------------------------------------ set-up
     def _task_info(self, X, info: DomainInfo) -> TaskInfo:
-        if len(X) != len(info.labels):
-            raise TransferKitInputError(
-                f"X has {len(X)} rows but y has {len(info.labels)}; they must align."
-            )
         if not info.labelled.any():
             raise TransferKitInputError(
                 "No labelled rows in any domain: the autopilot needs labelled source rows."
@@ -266,7 +262,7 @@ class Autopilot:
     def run(self, X, y) -> AutopilotResult:
         """Measure shift, evaluate strategies, apply the guard, refit the winner."""
         start = time.perf_counter()
-        info = read_domains(y)
+        info = read_domains(y, n_rows=len(X))
         task = self._task_info(X, info)
         spec = get_metric(self.metric or ("balanced_accuracy" if task.task == "classification"
                                           else "rmse"), task.task)

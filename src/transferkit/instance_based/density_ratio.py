@@ -85,22 +85,13 @@ REG_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 # --------------------------------------------------------------------------
 def _domains_and_matrix(X, y, who: str):
     """Validate ``(X, y_tagged)``; return the float matrix, tags, source and target rows."""
-    info = read_domains(y)
+    info = read_domains(y, n_rows=len(X))
     X_arr = check_matrix(X, name="X")
-    if X_arr.shape[0] != len(info.labels):
-        raise TransferKitInputError(
-            f"X has {X_arr.shape[0]} rows but y has {len(info.labels)}; they must align."
-        )
     return X_arr, info, X_arr[info.is_source], X_arr[info.is_target]
 
 
 def _check_new_rows(X, n_features: int, who: str) -> np.ndarray:
-    X_arr = check_matrix(X, name="X")
-    if X_arr.shape[1] != n_features:
-        raise TransferKitInputError(
-            f"X has {X_arr.shape[1]} features, but {who} was fitted with {n_features}."
-        )
-    return X_arr
+    return check_matrix(X, name="X", n_features=n_features, fitted_by=who)
 
 
 def _check_positive_int(value, name: str, minimum: int = 1) -> int:

@@ -100,12 +100,8 @@ class DiscriminativeWeights(BaseEstimator):
     def fit(self, X, y):
         if not np.isfinite(self.clip) or self.clip <= 0:
             raise TransferKitInputError(f"clip must be a positive number, got {self.clip!r}.")
-        info = read_domains(y)
+        info = read_domains(y, n_rows=len(X))
         X = check_matrix(X, name="X")
-        if X.shape[0] != len(info.labels):
-            raise TransferKitInputError(
-                f"X has {X.shape[0]} rows but y has {len(info.labels)}; they must align."
-            )
         is_target = info.is_target.astype(int)
         n_t, n_s = int(is_target.sum()), int((1 - is_target).sum())
         self.prior_ratio_ = n_s / n_t

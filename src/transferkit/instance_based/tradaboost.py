@@ -61,12 +61,8 @@ _LOSSES = ("linear", "square", "exponential")
 # --------------------------------------------------------------------------- helpers
 def _labelled_rows(self, X, y, regression: bool):
     """Validate ``X``/tagged ``y``; return (X_rows, labels, is_target, rows, n_rows)."""
-    info = read_domains(y)
+    info = read_domains(y, n_rows=len(X))
     X_arr = check_matrix(X, name="X", dtype=np.float32)
-    if X_arr.shape[0] != len(info.labels):
-        raise TransferKitInputError(
-            f"X has {X_arr.shape[0]} rows but y has {len(info.labels)}; they must align."
-        )
     name = type(self).__name__
     if not info.labelled_target.any():
         raise TransferKitInputError(
@@ -175,12 +171,8 @@ def _set_row_weights(self, w, rows, n_all, n_features):
 def _check_predict_X(self, X, fitted_attr: str = "estimators_"):
     """Check that ``self`` is fitted (``fitted_attr`` set) and ``X`` has its feature count."""
     check_is_fitted(self, fitted_attr)
-    X_arr = check_matrix(X, name="X", dtype=np.float32)
-    if X_arr.shape[1] != self.n_features_in_:
-        raise TransferKitInputError(
-            f"X has {X_arr.shape[1]} features, but {type(self).__name__} was fitted "
-            f"with {self.n_features_in_}."
-        )
+    X_arr = check_matrix(X, name="X", dtype=np.float32, n_features=self.n_features_in_,
+                         fitted_by=type(self).__name__)
     return X_arr
 
 

@@ -113,12 +113,8 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
 
     def fit(self, X, y):
         self._validate_params()
-        info = read_domains(y)
+        info = read_domains(y, n_rows=len(X))
         X_arr = check_matrix(X, name="X", dtype=np.float32)
-        if X_arr.shape[0] != len(info.labels):
-            raise TransferKitInputError(
-                f"X has {X_arr.shape[0]} rows but y has {len(info.labels)}; they must align."
-            )
         name = type(self).__name__
         if not info.labelled_source.any():
             raise TransferKitInputError(f"{name} needs labelled source rows; there are none.")

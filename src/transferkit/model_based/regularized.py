@@ -58,12 +58,8 @@ _AUTO_GRID = np.r_[10.0 ** np.arange(-6, 4), np.inf]
 # --------------------------------------------------------------------------- shared
 class _RegularizedBase(DomainAwareMixin, BaseEstimator):
     def _read(self, X, y):
-        info = read_domains(y)
+        info = read_domains(y, n_rows=len(X))
         X_arr = check_matrix(X, name="X")
-        if X_arr.shape[0] != len(info.labels):
-            raise TransferKitInputError(
-                f"X has {X_arr.shape[0]} rows but y has {len(info.labels)}; they must align."
-            )
         name = type(self).__name__
         if int(info.labelled_target.sum()) < 2:
             raise TransferKitInputError(
@@ -106,12 +102,8 @@ class _RegularizedBase(DomainAwareMixin, BaseEstimator):
 
     def _check_X(self, X):
         check_is_fitted(self, "coef_")
-        X_arr = check_matrix(X, name="X")
-        if X_arr.shape[1] != self.n_features_in_:
-            raise TransferKitInputError(
-                f"X has {X_arr.shape[1]} features, but {type(self).__name__} was fitted "
-                f"with {self.n_features_in_}."
-            )
+        X_arr = check_matrix(X, name="X", n_features=self.n_features_in_,
+                             fitted_by=type(self).__name__)
         return X_arr
 
 
