@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -325,6 +326,160 @@ def test_subsampled_trees_close_to_exact():
     assert mses[1] < mses[0] + 0.05
 
 
+# ================================================================ class weights
+def _imbalanced_clf_data(seed=0, n=2000, m=1000, d=4):
+    """~3% positives (logit -4.5 + 1.5 x): an unweighted model predicts class 0 only."""
+    rng = np.random.default_rng(seed)
+    Xs, Xt = rng.normal(size=(n, d)), rng.normal(size=(m, d))
+    ys = (rng.random(n) < expit(-4.5 + 1.5 * Xs[:, 0])).astype(int)
+    yt = (rng.random(m) < expit(-4.5 + 1.5 * (Xt[:, 0] + 0.3 * Xt[:, 1]))).astype(int)
+    return Xs, ys, Xt, yt
+
+
+def _balanced_accuracy(y, p):
+    return float(np.mean([np.mean(p[y == c] == c) for c in np.unique(y)]))
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_balanced_zero_prior_matches_sklearn(k):
+    from transferkit.model_based.regularized import _row_weights
+
+    rng = np.random.default_rng(1)
+    Xs, ys, Xt, yt = _clf_data(k=k, m=120)
+    yt = np.where((yt == 1) & (rng.random(len(yt)) < 0.7), 0, yt)  # make it imbalanced
+    lam = 0.02
+    K = 1 if k == 2 else k
+    classes = np.arange(k)
+    Y = yt.astype(float) if k == 2 else np.eye(k)[yt]
+    sw = _row_weights("balanced", classes, yt, "test")
+    assert sw.sum() == pytest.approx(len(yt))
+    W, b = _logistic_fit(Xt, Y, np.zeros((3, K)), lam, (np.zeros((3, K)), np.zeros(K)),
+                         1000, 1e-10, sw)
+    ref = LogisticRegression(C=1.0 / (2 * len(yt) * lam), class_weight="balanced", tol=1e-12,
+                             max_iter=5000).fit(Xt, yt)
+    np.testing.assert_allclose(W.T, ref.coef_, atol=1e-5)
+    if k == 2:
+        np.testing.assert_allclose(b, ref.intercept_, atol=1e-5)
+    else:
+        np.testing.assert_allclose(b - b.mean(), ref.intercept_ - ref.intercept_.mean(),
+                                   atol=1e-5)
+    # public API: the source model (prior 0) with balanced weights computed on source rows
+    ys = np.where((ys == 0) & (rng.random(len(ys)) < 0.6), 1, ys)
+    model = RegularizedTransferClassifier(lambdas=[0.0], source_lambda=lam, tol=1e-10,
+                                          max_iter=2000, class_weight="balanced")
+    model.fit_domains(Xs, ys, Xt, yt)
+    src = LogisticRegression(C=1.0 / (2 * len(ys) * lam), class_weight="balanced", tol=1e-12,
+                             max_iter=5000).fit(Xs, ys)
+    np.testing.assert_allclose(model.source_coef_, src.coef_, atol=1e-5)
+    # lambda -> 0: the target model is the unpenalised balanced logistic regression
+    tgt = LogisticRegression(C=np.inf, class_weight="balanced", tol=1e-12,
+                             max_iter=10000).fit(Xt, yt)
+    pm, pr = model.predict_proba(Xt), tgt.predict_proba(Xt)
+    np.testing.assert_allclose(pm, pr, atol=1e-4)
+
+
+def test_dict_class_weight_equals_sample_weights():
+    from transferkit.model_based.regularized import _row_weights
+
+    Xs, ys, Xt, yt = _clf_data()
+    cw = {0: 1.0, 1: 4.0}
+    lam = 0.01
+    sws, swt = np.where(ys == 1, 4.0, 1.0), np.where(yt == 1, 4.0, 1.0)
+    np.testing.assert_array_equal(_row_weights(cw, np.array([0, 1]), yt, "t"), swt)
+    model = RegularizedTransferClassifier(lambdas=[0.05], source_lambda=lam, tol=1e-10,
+                                          max_iter=1000, class_weight=cw)
+    model.fit_domains(Xs, ys, Xt, yt)
+    # source: weighted *mean* log-loss -> sklearn's C = 1 / (2 sum(s) lambda)
+    src = LogisticRegression(C=1.0 / (2 * sws.sum() * lam), tol=1e-12, max_iter=5000)
+    src.fit(Xs, ys, sample_weight=sws)
+    np.testing.assert_allclose(model.source_coef_, src.coef_, atol=1e-5)
+    np.testing.assert_allclose(model.source_intercept_, src.intercept_, atol=1e-5)
+    # target: stationary point of the objective with the equivalent sample weights
+    theta = np.r_[model.coef_.T.ravel(), model.intercept_]
+    _, grad = _logistic_objective(theta, Xt, yt.astype(float), model.source_coef_.T, 0.05,
+                                  None, swt)
+    assert np.abs(grad).max() < 1e-7
+    # all-ones weights are the unweighted model
+    ones = RegularizedTransferClassifier(lambdas=[0.05], tol=1e-10, class_weight={0: 1, 1: 1})
+    plain = RegularizedTransferClassifier(lambdas=[0.05], tol=1e-10)
+    np.testing.assert_allclose(ones.fit_domains(Xs, ys, Xt, yt).coef_,
+                               plain.fit_domains(Xs, ys, Xt, yt).coef_, atol=1e-7)
+    # boosting: dict weights == sklearn gradient boosting with the same sample weights
+    clf = ContinuedBoostingClassifier(n_target_trees=6, learning_rate=0.3, class_weight=cw,
+                                      random_state=0).fit_domains(Xs, ys, Xt, yt)
+    X32 = Xt.astype(np.float32)
+    ref = GradientBoostingClassifier(init=FrozenEstimator(clf.source_estimator_),
+                                     n_estimators=6, learning_rate=0.3, max_depth=3,
+                                     min_samples_leaf=5, random_state=0)
+    ref.fit(X32, yt, sample_weight=swt)
+    np.testing.assert_allclose(clf.decision_function(Xt), ref.decision_function(X32),
+                               atol=1e-8)
+
+
+class _UnweightedLogistic(LogisticRegression):
+    """A source model that ignores sample_weight: only the target trees are weighted."""
+
+    def fit(self, X, y, sample_weight=None):
+        return super().fit(X, y)
+
+
+def test_balanced_class_weight_recovers_minority_recall():
+    Xs, ys, Xt, yt = _imbalanced_clf_data()
+    Xq, yq = _imbalanced_clf_data(seed=10)[2:]
+    assert 0.02 < yt.mean() < 0.05 and 0.02 < yq.mean() < 0.05
+    recall = lambda p: np.mean(p[yq == 1] == 1)  # noqa: E731
+    hgb = HistGradientBoostingClassifier(max_iter=30, max_depth=2, random_state=0)
+    # source and target trees weighted
+    plain = ContinuedBoostingClassifier(hgb, n_target_trees=30, cv=3, random_state=0)
+    p = plain.fit_domains(Xs, ys, Xt, yt).predict(Xq)
+    assert recall(p) == 0.0 and _balanced_accuracy(yq, p) == 0.5  # majority class only
+    bal = ContinuedBoostingClassifier(hgb, n_target_trees=30, cv=3, class_weight="balanced",
+                                      random_state=0)
+    p = bal.fit_domains(Xs, ys, Xt, yt).predict(Xq)
+    assert recall(p) > 0.5 and _balanced_accuracy(yq, p) > 0.65
+    # the target trees alone (source ignores the weights) also recover the minority class
+    plain = ContinuedBoostingClassifier(_UnweightedLogistic(), n_target_trees=30, cv=3,
+                                        random_state=0)
+    p = plain.fit_domains(Xs, ys, Xt, yt).predict(Xq)
+    assert recall(p) < 0.1 and _balanced_accuracy(yq, p) < 0.56
+    bal = ContinuedBoostingClassifier(_UnweightedLogistic(), n_target_trees=30, cv=3,
+                                      class_weight="balanced", random_state=0)
+    p = bal.fit_domains(Xs, ys, Xt, yt).predict(Xq)
+    assert bal.n_target_trees_ > 0
+    assert recall(p) > 0.4 and _balanced_accuracy(yq, p) > 0.65
+    # regularised transfer
+    p = RegularizedTransferClassifier(random_state=0).fit_domains(Xs, ys, Xt, yt).predict(Xq)
+    assert recall(p) < 0.1 and _balanced_accuracy(yq, p) < 0.56
+    p = RegularizedTransferClassifier(class_weight="balanced", random_state=0).fit_domains(
+        Xs, ys, Xt, yt).predict(Xq)
+    assert recall(p) > 0.6 and _balanced_accuracy(yq, p) > 0.7
+
+
+def test_class_weight_none_is_unchanged_and_errors():
+    Xs, ys, Xt, yt = _clf_data()
+    a = ContinuedBoostingClassifier(n_target_trees=5, cv=3, random_state=0)
+    b = ContinuedBoostingClassifier(n_target_trees=5, cv=3, random_state=0, class_weight=None)
+    assert a.get_params()["class_weight"] is None
+    np.testing.assert_array_equal(a.fit_domains(Xs, ys, Xt, yt).decision_function(Xt),
+                                  b.fit_domains(Xs, ys, Xt, yt).decision_function(Xt))
+    assert RegularizedTransferClassifier().get_params()["class_weight"] is None
+    for make in (ContinuedBoostingClassifier, RegularizedTransferClassifier):
+        with pytest.raises(TransferKitInputError, match="class_weight"):
+            make(class_weight="balance").fit_domains(Xs, ys, Xt, yt)
+        with pytest.raises(TransferKitInputError, match="class_weight"):
+            make(class_weight={7: 2.0}).fit_domains(Xs, ys, Xt, yt)
+        with pytest.raises(TransferKitInputError, match="class_weight"):
+            make(class_weight={1: -1.0}).fit_domains(Xs, ys, Xt, yt)
+
+    class NoWeights(LogisticRegression):
+        def fit(self, X, y):
+            return super().fit(X, y)
+
+    with pytest.raises(TransferKitInputError, match="sample_weight"):
+        ContinuedBoostingClassifier(NoWeights(), class_weight="balanced").fit_domains(
+            Xs, ys, Xt, yt)
+
+
 # ================================================================ shared contract
 ESTIMATORS = [
     (RegularizedTransferRegressor, "reg"), (RegularizedTransferClassifier, "clf"),
@@ -392,3 +547,6 @@ def test_autopilot_registration():
             assert not s.applies(unlabelled)
             if s.applies(info):
                 assert s.build(info, 0).fit(X, y).predict(Xt).shape == (len(yt),)
+                if task == "classification" and s.name in ("regularized_transfer",
+                                                           "continued_boosting"):
+                    assert s.build(info, 0).get_params()["class_weight"] == "balanced"

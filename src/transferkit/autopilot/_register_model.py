@@ -8,10 +8,12 @@ model on them), so each ``applies`` predicate checks ``has_target_labels``.
   weights, so a rare class is not ignored), ``tradaboost_r2`` and
   ``two_stage_tradaboost_r2`` (regression): boosting with shallow trees.
 * ``regularized_transfer``: logistic / linear model pulled towards the
-  source model's weights, strength chosen by target cross-validation.
+  source model's weights, strength chosen by target cross-validation
+  (classification: balanced class weights, so a rare class is not ignored).
 * ``continued_boosting``: gradient-boosted trees on the source, further
   trees on the target (their number chosen by 3-fold target CV up to 5,000
-  labelled target rows; 50 trees above).
+  labelled target rows; 50 trees above; classification: balanced class
+  weights).
 """
 
 from __future__ import annotations
@@ -48,15 +50,16 @@ def _two_labelled(task: TaskInfo) -> bool:
 
 def _regularized(task: TaskInfo, seed):
     if task.task == "classification":
-        return RegularizedTransferClassifier(random_state=seed)
+        return RegularizedTransferClassifier(class_weight="balanced", random_state=seed)
     return RegularizedTransferRegressor(random_state=seed)
 
 
 def _continued(task: TaskInfo, seed):
     cv = 3 if 6 <= task.n_labelled_target <= _CV_TREES_MAX_ROWS else None
-    cls = (ContinuedBoostingClassifier if task.task == "classification"
-           else ContinuedBoostingRegressor)
-    return cls(n_target_trees=50, cv=cv, random_state=seed)
+    if task.task == "classification":
+        return ContinuedBoostingClassifier(n_target_trees=50, cv=cv, class_weight="balanced",
+                                           random_state=seed)
+    return ContinuedBoostingRegressor(n_target_trees=50, cv=cv, random_state=seed)
 
 
 MODEL_STRATEGIES = (

@@ -36,6 +36,15 @@ tree is grown on a random subset of that size drawn without replacement
 (stochastic gradient boosting, Friedman 2002), while leaf values are
 computed from all rows; ``max_samples=None`` always uses all rows.
 
+Class weights (classifier, ``class_weight``).  Each labelled row ``i`` gets
+the weight ``s_i`` of its class; the source model is fitted with these as
+``sample_weight`` (weights computed on the source rows), and on the target
+(weights computed on the labelled target rows) the loss is
+``sum_i s_i loss_i``: every tree is fitted to the residuals with
+``sample_weight = s`` and the Newton leaf values become
+``sum s r / sum s p(1-p)`` — sklearn's ``GradientBoostingClassifier`` with
+``sample_weight``.  The CV loss is the weighted mean log-loss.
+
 Example
 -------
 >>> import numpy as np
@@ -59,10 +68,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from transferkit.domains import DomainAwareMixin, read_domains
 from transferkit.instance_based.tradaboost import _check_predict_X
+from transferkit.model_based.regularized import _row_weights
 from transferkit.validation import TransferKitInputError, check_matrix
 
 __all__ = ["ContinuedBoostingClassifier", "ContinuedBoostingRegressor"]
@@ -94,6 +104,12 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
 
     def _encode(self, labels):
         raise NotImplementedError
+
+    def _source_weights(self, labels):
+        return None
+
+    def _target_weights(self, Y):
+        return None
 
     # ---- shared
     def _validate_params(self):
@@ -128,14 +144,23 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
         Xt, lt = X_arr[info.labelled_target], info.labels[info.labelled_target]
         source = (clone(self.source_estimator) if self.source_estimator is not None
                   else self._default_source(rng.randint(np.iinfo(np.int32).max)))
-        self.source_estimator_ = source.fit(Xs, self._source_labels(ls))
+        src_labels = self._source_labels(ls)
+        sw_src = self._source_weights(src_labels)
+        if sw_src is None:
+            self.source_estimator_ = source.fit(Xs, src_labels)
+        else:
+            if not has_fit_parameter(source, "sample_weight"):
+                raise TransferKitInputError(
+                    f"{name}: class_weight needs a source_estimator whose fit accepts "
+                    f"sample_weight; {type(source).__name__} does not.")
+            self.source_estimator_ = source.fit(Xs, src_labels, sample_weight=sw_src)
         self.n_features_in_ = X_arr.shape[1]
         Y = self._encode(lt)
         F0 = self._raw_source(Xt)
         n_trees = int(self.n_target_trees)
         if self.cv is not None and n_trees > 0 and len(lt) >= 2:
             n_trees = self._choose_n_trees(Xt, Y, F0, n_trees, rng)
-        self.trees_ = self._boost(Xt, Y, F0, n_trees, rng)
+        self.trees_ = self._boost(Xt, Y, F0, n_trees, rng, self._target_weights(Y))
         self.n_target_trees_ = n_trees
         return self
 
@@ -150,18 +175,21 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
         else:
             folds = KFold(k, shuffle=True, random_state=seed).split(Xt)
         losses = np.zeros(n_max + 1)
+        sw = self._target_weights(Y)  # held-out rows: weights of all labelled target rows
         for tr, te in folds:
-            trees = self._boost(Xt[tr], Y[tr], F0[tr], n_max, rng)
+            trees = self._boost(Xt[tr], Y[tr], F0[tr], n_max, rng, self._target_weights(Y[tr]))
             F = F0[te].copy()
-            losses[0] += self._loss(Y[te], F)
+            sw_te = None if sw is None else sw[te]
+            losses[0] += self._loss(Y[te], F, sw_te)
             for r, tree in enumerate(trees, start=1):
                 F += self.learning_rate * _tree_raw(tree, Xt[te])
-                losses[r] += self._loss(Y[te], F)
-        self.cv_losses_ = losses / len(Xt)
+                losses[r] += self._loss(Y[te], F, sw_te)
+        self.cv_losses_ = losses / (len(Xt) if sw is None else sw.sum())
         return int(np.argmin(self.cv_losses_))
 
-    def _boost(self, X, Y, F0, n_trees, rng):
+    def _boost(self, X, Y, F0, n_trees, rng, sample_weight=None):
         F = F0.copy()
+        sw = sample_weight
         trees = []
         m = X.shape[0]
         for _ in range(n_trees):
@@ -171,11 +199,12 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
                 random_state=rng.randint(np.iinfo(np.int32).max))
             if self.max_samples is not None and m > self.max_samples:
                 sub = rng.choice(m, size=self.max_samples, replace=False)
-                tree.fit(X[sub], R[sub] if R.shape[1] > 1 else R[sub, 0])
+                tree.fit(X[sub], R[sub] if R.shape[1] > 1 else R[sub, 0],
+                         sample_weight=None if sw is None else sw[sub])
             else:
-                tree.fit(X, R if R.shape[1] > 1 else R[:, 0])
+                tree.fit(X, R if R.shape[1] > 1 else R[:, 0], sample_weight=sw)
             leaves = tree.apply(X)
-            values = self._leaf_values(leaves, R, F, tree.tree_.node_count)
+            values = self._leaf_values(leaves, R, F, tree.tree_.node_count, sw)
             trees.append((tree, values))
             F += self.learning_rate * values[leaves]
         return trees
@@ -259,13 +288,13 @@ class ContinuedBoostingRegressor(RegressorMixin, _ContinuedBoosting):
         return Y - F
 
     @staticmethod
-    def _leaf_values(leaves, R, F, n_nodes):
+    def _leaf_values(leaves, R, F, n_nodes, sample_weight=None):
         sums = _leaf_sums(leaves, R, n_nodes)
         counts = np.bincount(leaves, minlength=n_nodes)[:, None]
         return sums / np.maximum(counts, 1)
 
     @staticmethod
-    def _loss(Y, F):
+    def _loss(Y, F, sample_weight=None):
         return float(np.sum((Y - F) ** 2))
 
     def predict(self, X):
@@ -286,6 +315,14 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
     n_target_trees, learning_rate, max_depth, min_samples_leaf, cv,
     max_samples, random_state
         As for :class:`ContinuedBoostingRegressor` (``cv`` scores log-loss).
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes (see the module docstring), sklearn semantics:
+        ``None`` all 1; ``"balanced"`` ``n_rows / (n_classes * bincount(y))``
+        computed on the rows each model is fitted on (the source model on the
+        labelled source rows, passed as its ``sample_weight``, which its
+        ``fit`` must accept; the target trees on the labelled target rows), so
+        a rare class is not ignored; a dict ``{class: weight}`` (classes left
+        out weigh 1).
 
     Examples
     --------
@@ -301,8 +338,28 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
 
     _regression = False
 
+    def __init__(self, source_estimator=None, n_target_trees: int = 50,
+                 learning_rate: float = 0.1, max_depth: int = 3, min_samples_leaf: int = 5,
+                 cv=None, max_samples=5_000, class_weight=None, random_state=None):
+        super().__init__(source_estimator=source_estimator, n_target_trees=n_target_trees,
+                         learning_rate=learning_rate, max_depth=max_depth,
+                         min_samples_leaf=min_samples_leaf, cv=cv, max_samples=max_samples,
+                         random_state=random_state)
+        self.class_weight = class_weight
+
     def _default_source(self, seed):
         return HistGradientBoostingClassifier(random_state=seed)
+
+    def _source_weights(self, labels):
+        if self.class_weight is None:
+            return None
+        classes, codes = np.unique(labels, return_inverse=True)
+        return _row_weights(self.class_weight, classes, codes.ravel(), type(self).__name__)
+
+    def _target_weights(self, Y):
+        if self.class_weight is None:
+            return None
+        return _row_weights(self.class_weight, self.classes_, Y, type(self).__name__)
 
     def _source_labels(self, labels):
         try:
@@ -346,21 +403,26 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
         return Y - np.exp(F - logsumexp(F, axis=1, keepdims=True))
 
     @staticmethod
-    def _leaf_values(leaves, R, F, n_nodes):
+    def _leaf_values(leaves, R, F, n_nodes, sample_weight=None):
         K = R.shape[1]
         P = expit(F) if K == 1 else np.exp(F - logsumexp(F, axis=1, keepdims=True))
+        H = P * (1.0 - P)  # = |r|(1-|r|), stably
+        if sample_weight is not None:
+            R, H = R * sample_weight[:, None], H * sample_weight[:, None]
         num = _leaf_sums(leaves, R, n_nodes)
-        den = _leaf_sums(leaves, P * (1.0 - P), n_nodes)  # = sum |r|(1-|r|), stably
+        den = _leaf_sums(leaves, H, n_nodes)
         factor = 1.0 if K == 1 else (K - 1.0) / K
         ok = den > _TINY
         return np.where(ok, factor * num / np.where(ok, den, 1.0), 0.0)
 
     @staticmethod
-    def _loss(codes, F):
+    def _loss(codes, F, sample_weight=None):
         if F.shape[1] == 1:
             z = F[:, 0]
-            return float(np.sum(np.logaddexp(0.0, z) - codes * z))
-        return float(np.sum(logsumexp(F, axis=1) - F[np.arange(len(codes)), codes]))
+            per_row = np.logaddexp(0.0, z) - codes * z
+        else:
+            per_row = logsumexp(F, axis=1) - F[np.arange(len(codes)), codes]
+        return float(np.sum(per_row if sample_weight is None else sample_weight * per_row))
 
     def decision_function(self, X):
         F = self._raw(X)

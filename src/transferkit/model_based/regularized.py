@@ -55,6 +55,54 @@ __all__ = ["RegularizedTransferRegressor", "RegularizedTransferClassifier"]
 _AUTO_GRID = np.r_[10.0 ** np.arange(-6, 4), np.inf]
 
 
+def _class_weights(class_weight, classes, codes, name):
+    """Weight per class (shape ``(len(classes),)``) for the rows with class indices ``codes``.
+
+    sklearn semantics: ``None`` -> ``None`` (unweighted); ``"balanced"`` ->
+    ``n_rows / (n_classes * bincount(codes))`` over the classes present in
+    ``codes`` (absent classes, which have no rows, get 1); a dict maps class
+    labels to weights, classes it leaves out get 1.
+    """
+    if class_weight is None:
+        return None
+    K = len(classes)
+    codes = np.asarray(codes, dtype=np.int64)
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        counts = np.bincount(codes, minlength=K).astype(np.float64)
+        present = counts > 0
+        w = np.ones(K)
+        w[present] = len(codes) / (present.sum() * counts[present])
+        return w
+    if isinstance(class_weight, dict):
+        keys = np.asarray(classes).tolist()
+        unknown = [k for k in class_weight if k not in keys]
+        if unknown:
+            raise TransferKitInputError(
+                f"{name}: class_weight names classes {unknown!r} that are not among the "
+                f"classes {keys!r}.")
+        try:
+            w = np.array([float(class_weight.get(c, 1.0)) for c in keys])
+        except (TypeError, ValueError):
+            raise TransferKitInputError(
+                f"{name}: class_weight values must be numbers, got {class_weight!r}.") from None
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            raise TransferKitInputError(
+                f"{name}: class_weight values must be finite and >= 0, got {class_weight!r}.")
+        if codes.size and not w[codes].sum() > 0:
+            raise TransferKitInputError(
+                f"{name}: class_weight gives every labelled row weight 0.")
+        return w
+    raise TransferKitInputError(
+        f"{name}: class_weight must be None, 'balanced' or a dict {{class: weight}}, "
+        f"got {class_weight!r}.")
+
+
+def _row_weights(class_weight, classes, codes, name):
+    """Per-row weights from :func:`_class_weights` (``None`` when unweighted)."""
+    w = _class_weights(class_weight, classes, codes, name)
+    return None if w is None else w[np.asarray(codes, dtype=np.int64)]
+
+
 # --------------------------------------------------------------------------- shared
 class _RegularizedBase(DomainAwareMixin, BaseEstimator):
     def _read(self, X, y):
@@ -219,15 +267,19 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedBase):
 
 
 # --------------------------------------------------------------------------- logistic
-def _logistic_objective(theta, X, Y, prior, lam, offset):
+def _logistic_objective(theta, X, Y, prior, lam, offset, sample_weight=None):
     """Mean log-loss + ``lam ||W - prior||^2`` and its gradient.
 
     ``theta`` packs ``W`` (d, K) then ``b`` (K,); ``K = 1`` is the binary
     sigmoid model (``Y`` 0/1 of shape (m,)), ``K > 1`` the multinomial
     softmax model (``Y`` one-hot (m, K)).  With ``offset`` given, ``theta``
-    is ``b`` only and the scores are ``offset + b``.
+    is ``b`` only and the scores are ``offset + b``.  With ``sample_weight``
+    ``s`` the mean is the weighted mean ``sum_i s_i loss_i / sum_i s_i``.
     """
     m = X.shape[0]
+    if sample_weight is not None:
+        a = np.asarray(sample_weight, dtype=np.float64)
+        a = a / a.sum()
     K = prior.shape[1]
     if offset is None:
         d = X.shape[1]
@@ -238,12 +290,20 @@ def _logistic_objective(theta, X, Y, prior, lam, offset):
         Z = offset + b
     if K == 1:
         z = Z[:, 0]
-        loss = np.mean(np.logaddexp(0.0, z) - Y * z)
-        G = ((expit(z) - Y) / m)[:, None]
+        if sample_weight is None:
+            loss = np.mean(np.logaddexp(0.0, z) - Y * z)
+            G = ((expit(z) - Y) / m)[:, None]
+        else:
+            loss = np.sum(a * (np.logaddexp(0.0, z) - Y * z))
+            G = ((expit(z) - Y) * a)[:, None]
     else:
         lse = logsumexp(Z, axis=1)
-        loss = np.mean(lse - np.sum(Z * Y, axis=1))
-        G = (np.exp(Z - lse[:, None]) - Y) / m
+        if sample_weight is None:
+            loss = np.mean(lse - np.sum(Z * Y, axis=1))
+            G = (np.exp(Z - lse[:, None]) - Y) / m
+        else:
+            loss = np.sum(a * (lse - np.sum(Z * Y, axis=1)))
+            G = (np.exp(Z - lse[:, None]) - Y) * a[:, None]
     if offset is not None:
         return loss, G.sum(axis=0)
     D = W - prior
@@ -252,19 +312,19 @@ def _logistic_objective(theta, X, Y, prior, lam, offset):
     return value, grad
 
 
-def _logistic_fit(X, Y, prior, lam, start, max_iter, tol):
+def _logistic_fit(X, Y, prior, lam, start, max_iter, tol, sample_weight=None):
     """Minimise :func:`_logistic_objective` by L-BFGS; returns (W, b)."""
     d, K = prior.shape
     W0, b0 = start
     opts = {"maxiter": max_iter, "gtol": tol, "ftol": tol * 1e-4}
     if np.isinf(lam):
-        res = minimize(_logistic_objective, b0, args=(X, Y, prior, lam, X @ prior),
-                       jac=True, method="L-BFGS-B",
-                       options=opts)
+        res = minimize(_logistic_objective, b0,
+                       args=(X, Y, prior, lam, X @ prior, sample_weight),
+                       jac=True, method="L-BFGS-B", options=opts)
         return prior.copy(), res.x
     theta0 = np.concatenate([W0.ravel(), b0])
-    res = minimize(_logistic_objective, theta0, args=(X, Y, prior, lam, None), jac=True,
-                   method="L-BFGS-B", options=opts)
+    res = minimize(_logistic_objective, theta0, args=(X, Y, prior, lam, None, sample_weight),
+                   jac=True, method="L-BFGS-B", options=opts)
     return res.x[: d * K].reshape(d, K), res.x[d * K:]
 
 
@@ -272,11 +332,13 @@ def _scores(X, W, b):
     return X @ W + b
 
 
-def _log_loss(Z, codes):
+def _log_loss(Z, codes, sample_weight=None):
     if Z.shape[1] == 1:
         z = Z[:, 0]
-        return np.sum(np.logaddexp(0.0, z) - codes * z)
-    return np.sum(logsumexp(Z, axis=1) - Z[np.arange(len(codes)), codes])
+        per_row = np.logaddexp(0.0, z) - codes * z
+    else:
+        per_row = logsumexp(Z, axis=1) - Z[np.arange(len(codes)), codes]
+    return np.sum(per_row) if sample_weight is None else np.sum(sample_weight * per_row)
 
 
 class RegularizedTransferClassifier(ClassifierMixin, _RegularizedBase):
@@ -299,6 +361,17 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedBase):
     cross-validated log-loss on the labelled target rows.  The class list
     is the union of the source and target classes.
 
+    Class weights.  With ``class_weight`` set, every row ``i`` of class
+    ``c`` gets weight ``s_i = class_weight[c]`` and each mean log-loss above
+    (source model, target model, CV score) becomes the weighted mean
+    ``sum_i s_i loss_i / sum_i s_i``; the gradient's ``(P - Y)/m`` becomes
+    ``s (P - Y) / sum(s)``.  ``"balanced"`` weights are computed per fit on
+    the rows that model is trained on: the source model on the labelled
+    source rows, the target model (and each CV fold's model) on its labelled
+    target rows; then ``sum(s) = m`` and with ``W_s = 0`` the target model is
+    sklearn's ``LogisticRegression(class_weight="balanced", C=1/(2 m lambda))``.
+    With a dict, ``sum(s)`` replaces ``m`` in ``C``.
+
     Parameters
     ----------
     lambdas : "auto" or list of float, default="auto"
@@ -315,6 +388,12 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedBase):
     max_iter : int, default=500
     tol : float, default=1e-6
         L-BFGS gradient tolerance.
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in the log-losses (see above), sklearn
+        semantics: ``None`` all 1; ``"balanced"``
+        ``n_rows / (n_classes * bincount(y))`` on the rows each model is
+        fitted on, so a rare class is not ignored; a dict ``{class: weight}``
+        (classes left out weigh 1).
     random_state : int, RandomState or None
 
     Attributes
@@ -336,13 +415,14 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedBase):
 
     def __init__(self, lambdas="auto", source_lambda: float = 1e-3, cv: int = 5,
                  cv_max_rows=20_000, max_iter: int = 500, tol: float = 1e-6,
-                 random_state=None):
+                 class_weight=None, random_state=None):
         self.lambdas = lambdas
         self.source_lambda = source_lambda
         self.cv = cv
         self.cv_max_rows = cv_max_rows
         self.max_iter = max_iter
         self.tol = tol
+        self.class_weight = class_weight
         self.random_state = random_state
 
     def _targets(self, codes):
@@ -370,30 +450,40 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedBase):
             )
         self.classes_ = classes
         cs, ct = codes[: len(ys)], codes[len(ys):]
+        name = type(self).__name__
+        cw = self.class_weight
+
+        def weights(c):  # class weights computed on the rows c that a model is fitted on
+            return _row_weights(cw, classes, c, name)
+
         rng = check_random_state(self.random_state)
         grid = self._grid(Xt)
         d, K = Xs.shape[1], (1 if len(classes) == 2 else len(classes))
         zero = (np.zeros((d, K)), np.zeros(K))
+        sw_t = weights(ct)  # validates class_weight before any fitting
         W_s, b_s = _logistic_fit(Xs, self._targets(cs), np.zeros((d, K)),
-                                 float(self.source_lambda), zero, self.max_iter, self.tol)
+                                 float(self.source_lambda), zero, self.max_iter, self.tol,
+                                 weights(cs))
         # CV over the labelled target rows (optionally a subset), path large -> small
         sel = np.arange(len(ct))
         if cmr is not None and len(ct) > cmr:
             sel = np.sort(rng.choice(len(ct), size=cmr, replace=False))
         Xc, cc = Xt[sel], ct[sel]
+        sw_c = weights(cc)  # held-out rows are scored with the CV rows' class weights
         order = np.argsort(grid)[::-1]
         losses = np.zeros(len(grid))
         for tr, te in self._folds(cc, len(cc), rng, stratify=True):
             start = (W_s, b_s)
-            Ytr = self._targets(cc[tr])
+            Ytr, sw_tr = self._targets(cc[tr]), weights(cc[tr])
             for j in order:
                 start = _logistic_fit(Xc[tr], Ytr, W_s, grid[j], start, self.max_iter,
-                                      self.tol)
-                losses[j] += _log_loss(_scores(Xc[te], *start), cc[te])
-        scores = losses / len(cc)
+                                      self.tol, sw_tr)
+                losses[j] += _log_loss(_scores(Xc[te], *start), cc[te],
+                                       None if sw_c is None else sw_c[te])
+        scores = losses / (len(cc) if sw_c is None else sw_c.sum())
         best = int(np.argmin(scores))
         W, b = _logistic_fit(Xt, self._targets(ct), W_s, grid[best], (W_s, b_s),
-                             self.max_iter, self.tol)
+                             self.max_iter, self.tol, sw_t)
         self.coef_, self.intercept_ = W.T, b
         self.source_coef_, self.source_intercept_ = W_s.T, b_s
         self.lambdas_, self.cv_scores_, self.lambda_ = grid, scores, float(grid[best])
