@@ -28,10 +28,28 @@ import numbers
 import numpy as np
 import scipy.linalg
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from transferkit.shift.kernels import KERNELS, MIXTURE_SCALES, median_heuristic
 from transferkit.validation import TransferKitInputError, _suggest
+
+_CONTROLLER = None
+
+
+def blas_threads(limit):
+    """Context manager limiting the BLAS thread pools to ``limit`` threads (``None``: as is).
+
+    Same effect as ``threadpoolctl.threadpool_limits(limit, user_api="blas")``,
+    but the loaded libraries are inspected once per process (a cached
+    :class:`threadpoolctl.ThreadpoolController`) instead of on every call.
+    Small LAPACK calls (e.g. a 64 x 64 ``eigh``) run on one thread: on a loaded
+    machine a multi-threaded BLAS made them up to 100x slower.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=limit, user_api="blas")
+
 
 #: Bytes of one kernel block (rows x landmarks x 8) kept in memory at a time.
 _BLOCK_BYTES = 64 * 2**20
@@ -75,7 +93,7 @@ def symmetric_eigh(M: np.ndarray, subset=None):
     """
     r = M.shape[0]
     M = (M + M.T) / 2.0
-    with threadpool_limits(limits=1 if r <= 1500 else None, user_api="blas"):
+    with blas_threads(1 if r <= 1500 else None):
         if subset is None:
             return np.linalg.eigh(M)
         return scipy.linalg.eigh(M, subset_by_index=subset, driver="evr")

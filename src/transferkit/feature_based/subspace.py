@@ -51,6 +51,7 @@ import numpy as np
 
 from transferkit.base import DomainAdapter
 from transferkit.domains import DomainInfo
+from transferkit.feature_based._kernels import blas_threads
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["SubspaceAlignment"]
@@ -96,6 +97,11 @@ class SubspaceAlignment(DomainAdapter):
         self.n_components = n_components
 
     def _fit(self, X: np.ndarray, info: DomainInfo) -> None:
+        # d x d eigendecompositions: one BLAS thread is fastest (see blas_threads).
+        with blas_threads(1):
+            self._fit_one_thread(X, info)
+
+    def _fit_one_thread(self, X: np.ndarray, info: DomainInfo) -> None:
         k = self.n_components
         if k is not None and not (isinstance(k, numbers.Integral) and not isinstance(k, bool)
                                   and k >= 1):
