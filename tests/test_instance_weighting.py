@@ -1,7 +1,8 @@
 """KMM, KLIEP, uLSIF/RuLSIF, nearest-neighbour weights and instance selection.
 
 Each method is checked against an independent reference on small inputs: a
-generic QP solver (KMM), the paper's update rule stepped by hand (KLIEP), a
+generic QP solver (KMM), a generic constrained solver and the paper's update
+rule stepped by hand (KLIEP), a
 direct linear solve and brute-force leave-one-out (uLSIF/RuLSIF), a
 brute-force nearest-neighbour count, and a hand fit on the selected rows;
 plus known-ratio Gaussian shifts and the shared weighter contract.
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm, pearsonr
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from transferkit.domains import stack_domains
@@ -25,7 +27,8 @@ from transferkit.instance_based import (
     NearestNeighbourWeights,
     RuLSIF,
 )
-from transferkit.instance_based.density_ratio import kliep_solve, lsif_loo_scores
+from transferkit.instance_based._kliep_solver import kliep_gap, kliep_solve
+from transferkit.instance_based.density_ratio import lsif_loo_scores
 from transferkit.instance_based.kmm import _prox_box_sum, kmm_objective, project_box_sum
 from transferkit.shift.kernels import kernel_matrix
 from transferkit.validation import TransferKitInputError
@@ -216,17 +219,68 @@ def _naive_kliep(Xt, Xs, centres, sigma, step_sizes, max_iter):
     return alpha
 
 
-def test_kliep_matches_paper_algorithm_stepped_by_hand():
+def _kliep_mean_loglik(Xt, centres, sigma, theta):
+    return np.mean(np.log(_gauss_matrix(Xt, centres, sigma) @ theta))
+
+
+def _slsqp_kliep(A, b):
+    """KLIEP's problem handed to a generic constrained solver (scipy's SLSQP)."""
+    from scipy.optimize import minimize
+
+    result = minimize(lambda t: -np.mean(np.log(A @ t)), np.ones(len(b)) / b.sum(),
+                      jac=lambda t: -A.T @ (1.0 / (A @ t)) / len(A), method="SLSQP",
+                      bounds=[(0, None)] * len(b),
+                      constraints=[{"type": "eq", "fun": lambda t: b @ t - 1, "jac": lambda t: b}],
+                      options={"ftol": 1e-14, "maxiter": 2000})
+    assert result.success, result.message
+    return result.x
+
+
+@pytest.mark.parametrize("sigma", [0.3, 1.3, 6.0])
+def test_kliep_reaches_the_optimum_of_a_generic_solver_and_beats_the_paper_steps(sigma):
     Xs, Xt = _shift_data(50, 30, d=2)
     X, y = stack_domains(Xs, np.zeros(50), Xt)
-    steps = (10.0, 1.0, 0.1)
-    kliep = KLIEP(bandwidth=1.3, n_centres=10, step_sizes=steps, max_iter=50,
-                  random_state=0).fit(X, y)
-    reference = _naive_kliep(Xt, Xs, kliep.centres_, 1.3, steps, 50)
-    np.testing.assert_allclose(kliep.coef_, reference, rtol=1e-9, atol=1e-12)
+    kliep = KLIEP(bandwidth=sigma, n_centres=10, tol=1e-9, random_state=0).fit(X, y)
+    A = _gauss_matrix(Xt, kliep.centres_, sigma)
+    b = _gauss_matrix(Xs, kliep.centres_, sigma).mean(axis=0)
+    reference = _slsqp_kliep(A, b)
+    ours = _kliep_mean_loglik(Xt, kliep.centres_, sigma, kliep.coef_)
+    assert ours == pytest.approx(_kliep_mean_loglik(Xt, kliep.centres_, sigma, reference),
+                                 abs=1e-6)
+    np.testing.assert_allclose(A @ kliep.coef_, A @ reference, rtol=1e-3, atol=1e-6)
+    # the certificate: the gap bounds the distance to the optimum and is below tol
+    assert kliep_gap(A, b, kliep.coef_) <= 1e-9
+    assert kliep_gap(A, b, np.ones(10) / b.sum()) >= (
+        ours - _kliep_mean_loglik(Xt, kliep.centres_, sigma, np.ones(10) / b.sum()))
+    # the paper's fixed step schedule never does better
+    paper = _naive_kliep(Xt, Xs, kliep.centres_, sigma, (1e3, 1e2, 1e1, 1.0, 0.1, 1e-2), 100)
+    assert ours >= _kliep_mean_loglik(Xt, kliep.centres_, sigma, paper) - 1e-12
     # the constraint: mean of the estimated ratio over the source rows is 1
-    assert abs(np.mean(_gauss_matrix(Xs, kliep.centres_, 1.3) @ kliep.coef_) - 1) < 1e-9
+    assert abs(np.mean(_gauss_matrix(Xs, kliep.centres_, sigma) @ kliep.coef_) - 1) < 1e-9
+    assert np.all(kliep.coef_ >= 0)
     np.testing.assert_allclose(kliep.compute_weights(Xs), kliep.weights_[:50], rtol=1e-10)
+
+
+def test_kliep_solver_corner_cases():
+    # one centre: the constraint alone fixes theta
+    np.testing.assert_allclose(kliep_solve(np.array([[0.5], [0.2]]), np.array([0.25])), [4.0])
+    # a centre with no source mass (underflowed kernel) gets weight 0, not infinity
+    theta = kliep_solve(np.array([[0.5, 0.9], [0.2, 0.8]]), np.array([0.25, 0.0]))
+    np.testing.assert_allclose(theta, [4.0, 0.0])
+    # the simplex projection against its definition: the closest point, by brute force
+    from transferkit.instance_based._kliep_solver import project_to_simplex
+    v = np.array([0.9, -0.3, 0.6, 0.05])
+    p = project_to_simplex(v)
+    assert p.sum() == pytest.approx(1.0) and np.all(p >= 0)
+    grid = np.random.default_rng(0).dirichlet(np.ones(4), size=20000)
+    assert np.sum((p - v) ** 2) <= np.min(np.sum((grid - v) ** 2, axis=1)) + 1e-12
+
+
+def test_kliep_warns_when_max_iter_stops_it_early():
+    Xs, Xt = _shift_data(50, 30, d=2)
+    X, y = stack_domains(Xs, np.zeros(50), Xt)
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        KLIEP(bandwidth=0.3, n_centres=10, max_iter=1, random_state=0).fit(X, y)
 
 
 def test_kliep_lcv_score_matches_hand_computation():
@@ -243,7 +297,6 @@ def test_kliep_lcv_score_matches_hand_computation():
     centres = Xt[np.sort(rng.choice(25, size=8, replace=False))]
     np.testing.assert_array_equal(centres, kliep.centres_)
     folds = list(KFold(3, shuffle=True, random_state=rng.randint(2**31 - 1)).split(Xt))
-    steps = (1e3, 1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3)
     expected = []
     for m in grid:
         sigma = median * m
@@ -251,7 +304,7 @@ def test_kliep_lcv_score_matches_hand_computation():
         b = _gauss_matrix(Xs, centres, sigma).mean(axis=0)
         fold_scores = []
         for train, test in folds:
-            theta = kliep_solve(A[train], b, steps, 100)
+            theta = kliep_solve(A[train], b, 1e-4, 1000)
             fold_scores.append(np.mean(np.log(A[test] @ theta)))
         expected.append(np.mean(fold_scores))
     np.testing.assert_allclose(kliep.cv_scores_, expected, rtol=1e-10)

@@ -62,12 +62,14 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.domains import DomainInfo, read_domains
 from transferkit.feature_based._kernels import blas_threads
+from transferkit.instance_based._kliep_solver import kliep_gap, kliep_solve
 from transferkit.shift.kernels import median_heuristic
 from transferkit.validation import TransferKitInputError, check_matrix
 
@@ -216,49 +218,6 @@ def _kliep_objective(A: np.ndarray, theta: np.ndarray) -> float:
     return float(np.mean(np.log(np.maximum(A @ theta, 1e-300))))
 
 
-def kliep_solve(A: np.ndarray, b_vec: np.ndarray, step_sizes, max_iter: int) -> np.ndarray:
-    """KLIEP's projected gradient ascent (Sugiyama et al. 2008, Fig. 2).
-
-    Maximises :math:`\\frac{1}{n}\\sum_j \\log (A\\theta)_j` subject to
-    :math:`b^\\top\\theta = 1`, :math:`\\theta \\ge 0`, where ``A[j, l]`` is the
-    kernel between target row ``j`` and centre ``l`` and ``b_vec[l]`` the mean
-    kernel between the source rows and centre ``l``.  One step is the paper's
-
-    .. math::
-
-        \\theta \\leftarrow \\theta + \\varepsilon A^\\top (1 / A\\theta) / n;\\quad
-        \\theta \\leftarrow \\theta + (1 - b^\\top\\theta) b / (b^\\top b);\\quad
-        \\theta \\leftarrow \\max(0, \\theta);\\quad
-        \\theta \\leftarrow \\theta / (b^\\top\\theta).
-
-    For each step size :math:`\\varepsilon` in ``step_sizes`` (largest first),
-    up to ``max_iter`` steps are taken, each kept only if it increases the
-    objective; the first step that does not moves on to the next step size.
-    """
-    n = A.shape[0]
-    bb = float(b_vec @ b_vec)
-    theta = np.ones(A.shape[1])
-    theta /= float(b_vec @ theta)
-    fitted = A @ theta
-    score = float(np.mean(np.log(np.maximum(fitted, 1e-300))))
-    for eps in step_sizes:
-        for _ in range(max_iter):
-            grad = A.T @ (1.0 / np.maximum(fitted, 1e-300)) / n
-            new = theta + eps * grad
-            new += (1.0 - float(b_vec @ new)) * b_vec / bb
-            np.maximum(new, 0.0, out=new)
-            total = float(b_vec @ new)
-            if not total > 0:
-                break
-            new /= total
-            new_fitted = A @ new
-            new_score = float(np.mean(np.log(np.maximum(new_fitted, 1e-300))))
-            if not new_score > score:
-                break
-            theta, score, fitted = new, new_score, new_fitted
-    return theta
-
-
 class KLIEP(_KernelRatioModel):
     """Kullback-Leibler importance estimation procedure (KLIEP).
 
@@ -273,7 +232,10 @@ class KLIEP(_KernelRatioModel):
 
     i.e. the KL divergence from :math:`p_t` to :math:`\\hat w p_s` is minimised
     with :math:`\\hat w p_s` a probability density.  It is solved with the
-    paper's projected gradient ascent (:func:`kliep_solve`).  The bandwidth
+    duality-gap-certified solver of
+    :func:`~transferkit.instance_based._kliep_solver.kliep_solve` (the same
+    optimum as the paper's projected gradient ascent, reached reliably and
+    faster).  The bandwidth
     is chosen by likelihood cross-validation (LCV): the target rows are split
     into ``n_folds`` folds, the model is fitted on all folds but one and
     scored by the mean :math:`\\log \\hat w` on the held-out fold.
@@ -293,11 +255,14 @@ class KLIEP(_KernelRatioModel):
         ``min(n_centres, n_t)`` are used.
     n_folds : int, default=5
         LCV folds (at most the number of target rows used).
-    step_sizes : sequence of float, default=(1e3, 1e2, ..., 1e-3)
-        Step sizes of the gradient ascent, tried largest first (the schedule
-        of the authors' reference code).
-    max_iter : int, default=100
-        Maximum accepted steps per step size.
+    tol : float, default=1e-4
+        Each fit stops when its mean log-likelihood is certified (by the
+        duality gap) to be within ``tol`` of the maximum (1e-4: the
+        likelihood within a factor 1.0001 of its maximum, far below the
+        sampling error of any fit on real data).
+    max_iter : int, default=1000
+        Iteration cap per fit; a :class:`~sklearn.exceptions.ConvergenceWarning`
+        says when the final fit reached it before ``tol``.
     max_target_samples : int or None, default=2000
         The log-likelihood objective (and LCV) averages over at most this
         many target rows, drawn at random: a Monte-Carlo estimate of the
@@ -323,12 +288,6 @@ class KLIEP(_KernelRatioModel):
     normaliser_ : float
         Mean raw source weight (``weights_ = raw / normaliser_``).
 
-    Notes
-    -----
-    The gradient is that of the *mean* log-likelihood, i.e. the paper's
-    gradient :math:`A^\\top(1/A\\theta)` divided by :math:`n_t`, so the
-    step sizes do not depend on the sample size.
-
     Example
     -------
     >>> import numpy as np
@@ -343,13 +302,13 @@ class KLIEP(_KernelRatioModel):
     """
 
     def __init__(self, bandwidth="auto", bandwidth_grid=BANDWIDTH_GRID, n_centres: int = 100,
-                 n_folds: int = 5, step_sizes=(1e3, 1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3),
-                 max_iter: int = 100, max_target_samples=2000, random_state=None):
+                 n_folds: int = 5, tol: float = 1e-4, max_iter: int = 1000,
+                 max_target_samples=2000, random_state=None):
         self.bandwidth = bandwidth
         self.bandwidth_grid = bandwidth_grid
         self.n_centres = n_centres
         self.n_folds = n_folds
-        self.step_sizes = step_sizes
+        self.tol = tol
         self.max_iter = max_iter
         self.max_target_samples = max_target_samples
         self.random_state = random_state
@@ -362,7 +321,7 @@ class KLIEP(_KernelRatioModel):
     def _fit(self, X, y):
         X_arr, info, Xs, Xt = _domains_and_matrix(X, y, "KLIEP")
         max_iter = _check_positive_int(self.max_iter, "max_iter")
-        steps = _check_grid(self.step_sizes, "step_sizes")
+        tol = _check_positive_float(self.tol, "tol")
         cap = _check_cap(self.max_target_samples, "max_target_samples")
         rng = check_random_state(self.random_state)
         sigmas, search = _bandwidth_candidates(self.bandwidth, self.bandwidth_grid, Xs, Xt,
@@ -387,14 +346,21 @@ class KLIEP(_KernelRatioModel):
                 b_vec = _gauss(D2_s, sigma).mean(axis=0)
                 fold_scores = []
                 for train, test in folds:
-                    theta = kliep_solve(A[train], b_vec, steps, max_iter)
+                    theta = kliep_solve(A[train], b_vec, tol, max_iter)
                     fold_scores.append(_kliep_objective(A[test], theta))
                 scores[k] = np.mean(fold_scores)
             sigma = float(sigmas[int(np.argmax(scores))])
         else:
             sigma = float(sigmas[0])
         K_s = _gauss(D2_s, sigma)
-        theta = kliep_solve(_gauss(D2_t, sigma), K_s.mean(axis=0), steps, max_iter)
+        A, b_vec = _gauss(D2_t, sigma), K_s.mean(axis=0)
+        theta = kliep_solve(A, b_vec, tol, max_iter)
+        gap = kliep_gap(A, b_vec, theta)
+        if not gap <= tol:
+            warnings.warn(
+                f"KLIEP stopped after max_iter={max_iter} iterations with its log-likelihood "
+                f"up to {gap:.2g} below the maximum (tol={tol:g}); raise max_iter.",
+                ConvergenceWarning, stacklevel=3)
         self.bandwidth_ = sigma
         self.centres_ = centres
         self.coef_ = theta
@@ -407,6 +373,23 @@ class KLIEP(_KernelRatioModel):
 # --------------------------------------------------------------------------
 # uLSIF / RuLSIF
 # --------------------------------------------------------------------------
+def _gauss_into(D2: np.ndarray, sigma: float, out: np.ndarray) -> np.ndarray:
+    """:func:`_gauss` computed in ``out`` (same numbers, no temporaries)."""
+    np.multiply(D2, -0.5 / sigma**2, out=out)
+    return np.exp(out, out=out)
+
+
+def _lsif_moments(Phi_s: np.ndarray, Phi_t: np.ndarray, alpha: float):
+    """``(Phi_s^T Phi_s, Phi_t^T Phi_t, mean target row)``: what (Ru)LSIF uses of all rows.
+
+    ``Phi_t^T Phi_t`` only enters multiplied by ``alpha``; for uLSIF (``alpha = 0``)
+    it is returned as zeros, which gives the same numbers without its cost.
+    """
+    b = Phi_t.shape[1]
+    G_t = Phi_t.T @ Phi_t if alpha != 0 else np.zeros((b, b))
+    return Phi_s.T @ Phi_s, G_t, Phi_t.mean(axis=0)
+
+
 def lsif_loo_scores(Phi_s: np.ndarray, Phi_t: np.ndarray, pairs_s: np.ndarray,
                     pairs_t: np.ndarray, alpha: float, regs) -> np.ndarray:
     """Closed-form leave-one-out score of (Ru)LSIF for each ridge parameter.
@@ -428,45 +411,69 @@ def lsif_loo_scores(Phi_s: np.ndarray, Phi_t: np.ndarray, pairs_s: np.ndarray,
     is a rank-2 update of :math:`H`, so every :math:`\\theta_{-i}` follows from
     one factorisation by the Woodbury identity (for
     :math:`\\alpha = 0` this is the uLSIF formula of Kanamori et al. 2009,
-    section 3.4).  Returns the mean score per ridge parameter (lower is better).
+    section 3.4).  The factorisation, shared by every :math:`\\lambda`, is the
+    eigendecomposition :math:`G = V \\operatorname{diag}(e) V^\\top` of
+    :math:`G = \\frac{\\alpha}{n_t-1}\\sum_j \\psi_j\\psi_j^\\top +
+    \\frac{1-\\alpha}{n_s-1}\\sum_i \\phi_i\\phi_i^\\top` (all rows; :math:`H_{-i}`
+    is :math:`G` less the held-out pair's two terms):
+    :math:`(G + \\lambda I)^{-1} = V \\operatorname{diag}(1/(e + \\lambda)) V^\\top`.
+    Returns the mean score per ridge parameter (lower is better).
     """
-    n_s, n_t = Phi_s.shape[0], Phi_t.shape[0]
-    H_de = Phi_s.T @ Phi_s / n_s
-    H_nu = Phi_t.T @ Phi_t / n_t
-    h = Phi_t.mean(axis=0)
+    held_out = np.stack([Phi_t[pairs_t], Phi_s[pairs_s]])
+    return _lsif_loo_scores(_lsif_moments(Phi_s, Phi_t, alpha), Phi_s.shape[0], Phi_t.shape[0],
+                            held_out, alpha, regs)
+
+
+def _lsif_loo_scores(moments, n_s: int, n_t: int, held_out: np.ndarray, alpha: float,
+                     regs) -> np.ndarray:
+    """:func:`lsif_loo_scores` from ``moments = _lsif_moments(Phi_s, Phi_t, alpha)`` and the
+    held-out rows ``held_out = [Phi_t[pairs_t], Phi_s[pairs_s]]`` (2 x n_pairs x b)."""
+    G_s, G_t, h = moments
     a = alpha / (n_t - 1)
     c = (1.0 - alpha) / (n_s - 1)
-    G0 = alpha * n_t / (n_t - 1) * H_nu + (1.0 - alpha) * n_s / (n_s - 1) * H_de
-    Psi = Phi_t[pairs_t].T  # b x n
-    Phi = Phi_s[pairs_s].T
-    # One eigendecomposition G0 = V diag(e) V^T serves every ridge parameter:
-    # (G0 + reg I)^{-1} = V diag(1 / (e + reg)) V^T, so each ridge costs one
-    # b x b x n product instead of three Cholesky solves with n right-hand sides.
+    G0 = alpha * n_t / (n_t - 1) * (G_t / n_t) + (1.0 - alpha) * n_s / (n_s - 1) * (G_s / n_s)
     e, V = np.linalg.eigh((G0 + G0.T) / 2.0)
-    P = V.T @ Psi
-    Q = V.T @ Phi
+    inv = 1.0 / (e + np.asarray(regs, dtype=float)[:, None])  # n_regs x b
+    n_regs, b = inv.shape
+    n = held_out.shape[1]
     g = V.T @ h
-    PP, PQ, QQ = P * P, P * Q, Q * Q
-    out = np.empty(len(regs))
-    for k, reg in enumerate(regs):
-        inv = 1.0 / (e + reg)
-        c11 = inv @ PP
-        c12 = inv @ PQ
-        c22 = inv @ QQ
-        sg = inv * g
-        u1 = (n_t * (sg @ P) - c11) / (n_t - 1)
-        u2 = (n_t * (sg @ Q) - c12) / (n_t - 1)
+    sg = (inv * g).T
+    # Woodbury in the eigenbasis (p = V^T psi_i, q = V^T phi_i, D = diag(inv) of a
+    # ridge): theta_{-i} = max(0, V D (s1 p + t2 q + n_t / (n_t - 1) g)), with two
+    # scalars s1, t2 per pair and ridge from c11 = p'Dp, c12 = p'Dq and c22 = q'Dq.
+    VD_T = inv[:, :, None] * V.T  # (V D)^T of each ridge
+    # The pairs go in blocks, all ridges at once: the block x n_regs x b work arrays
+    # stay in cache and a few matrix products per block do the work.
+    m = max(1, min(n, max(64, 2**16 // (n_regs * b))))
+    coords = np.empty((3, m, b))  # p, q and n_t / (n_t - 1) g of each pair
+    coords[2] = n_t / (n_t - 1) * g
+    mix = np.empty((m, n_regs, 3))  # s1, t2 and 1 of each pair and ridge
+    mix[:, :, 2] = 1.0
+    z = np.empty((m, n_regs, b))
+    theta = np.empty((m, n_regs, b))
+    r = np.empty((n, n_regs, 2))  # r_t and r_s of each pair and ridge
+    for start in range(0, n, m):
+        w = min(m, n - start)
+        block = slice(start, start + w)
+        Z, S, zw, T = coords[:, :w], mix[:w], z[:w], theta[:w]
+        np.matmul(held_out[:, block], V, out=Z[:2])
+        P, Q = Z[0], Z[1]
+        c11 = (P * P) @ inv.T  # w x n_regs
+        c12 = (P * Q) @ inv.T
+        c22 = (Q * Q) @ inv.T
+        u1 = (n_t * (P @ sg) - c11) / (n_t - 1)
+        u2 = (n_t * (Q @ sg) - c12) / (n_t - 1)
         det = (1.0 - a * c11) * (1.0 - c * c22) - a * c * c12**2
         t1 = ((1.0 - c * c22) * a * u1 + a * c * c12 * u2) / det
         t2 = (a * c * c12 * u1 + (1.0 - a * c11) * c * u2) / det
-        W = inv[:, None] * (P * (t1 - 1.0 / (n_t - 1)) + Q * t2)
-        W += (n_t / (n_t - 1)) * sg[:, None]
-        theta = V @ W
-        np.maximum(theta, 0.0, out=theta)
-        r_t = np.einsum("ij,ij->j", Psi, theta)
-        r_s = np.einsum("ij,ij->j", Phi, theta)
-        out[k] = float(np.mean(0.5 * alpha * r_t**2 + 0.5 * (1 - alpha) * r_s**2 - r_t))
-    return out
+        S[:, :, 0] = t1 - 1.0 / (n_t - 1)
+        S[:, :, 1] = t2
+        np.matmul(S, Z.transpose(1, 0, 2), out=zw)  # s1 p + t2 q + n_t / (n_t - 1) g
+        np.matmul(zw.transpose(1, 0, 2), VD_T, out=T.transpose(1, 0, 2))
+        np.maximum(T, 0.0, out=T)
+        np.matmul(T, held_out[:, block].transpose(1, 2, 0), out=r[block])
+    r_t, r_s = r[..., 0], r[..., 1]
+    return np.mean(0.5 * alpha * r_t**2 + 0.5 * (1 - alpha) * r_s**2 - r_t, axis=0)
 
 
 class RuLSIF(_KernelRatioModel):
@@ -595,9 +602,10 @@ class RuLSIF(_KernelRatioModel):
         centres = self._choose_centres(Xt, rng)
         D2_s = _sq_distances(Xs, centres)
         D2_t = _sq_distances(Xt, centres)
+        n_s, n_t = Xs.shape[0], Xt.shape[0]
+        search = search_sigma or search_reg
         scores = np.empty((0, 0))
-        if search_sigma or search_reg:
-            n_s, n_t = Xs.shape[0], Xt.shape[0]
+        if search:
             if min(n_s, n_t) < 2:
                 raise TransferKitInputError(
                     f"{who}'s leave-one-out model selection needs at least 2 source and 2 "
@@ -606,19 +614,35 @@ class RuLSIF(_KernelRatioModel):
             n_pairs = min(n_s, n_t) if cap is None else min(n_s, n_t, cap)
             pairs_s = rng.choice(n_s, size=n_pairs, replace=False)
             pairs_t = rng.choice(n_t, size=n_pairs, replace=False)
-            scores = np.vstack([
-                lsif_loo_scores(_gauss(D2_s, s), _gauss(D2_t, s), pairs_s, pairs_t, alpha,
-                                regs)
-                for s in sigmas
-            ])
-            i, j = np.unravel_index(int(np.argmin(scores)), scores.shape)
-            sigma, reg = float(sigmas[i]), float(regs[j])
+            scores = np.empty((len(sigmas), len(regs)))
+        # Each bandwidth's kernel matrices are computed once, into reused buffers.
+        # The final fit needs the moments of the chosen bandwidth: those of the
+        # best one so far (the row of np.argmin(scores[:i + 1])) are kept.
+        Phi_s, Phi_t = np.empty_like(D2_s), np.empty_like(D2_t)
+        if search:
+            held_out = np.empty((2, n_pairs, centres.shape[0]))
+        for i, s in enumerate(sigmas):
+            _gauss_into(D2_s, s, Phi_s)
+            _gauss_into(D2_t, s, Phi_t)
+            moments_i = _lsif_moments(Phi_s, Phi_t, alpha)
+            if search:
+                # the pairs are valid indices: mode="clip" only skips a buffered copy
+                np.take(Phi_t, pairs_t, axis=0, out=held_out[0], mode="clip")
+                np.take(Phi_s, pairs_s, axis=0, out=held_out[1], mode="clip")
+                scores[i] = _lsif_loo_scores(moments_i, n_s, n_t, held_out, alpha, regs)
+                if np.argmin(scores[:i + 1]) // len(regs) != i:
+                    continue
+            moments = moments_i
+        if search:
+            best, j = np.unravel_index(int(np.argmin(scores)), scores.shape)
+            sigma, reg = float(sigmas[best]), float(regs[j])
         else:
-            sigma, reg = float(sigmas[0]), float(regs[0])
-        Phi_s, Phi_t = _gauss(D2_s, sigma), _gauss(D2_t, sigma)
-        H = (alpha * (Phi_t.T @ Phi_t) / Phi_t.shape[0]
-             + (1 - alpha) * (Phi_s.T @ Phi_s) / Phi_s.shape[0])
-        theta = np.linalg.solve(H + reg * np.eye(H.shape[0]), Phi_t.mean(axis=0))
+            best, sigma, reg = 0, float(sigmas[0]), float(regs[0])
+        if best != len(sigmas) - 1:  # Phi_s holds the last bandwidth's kernel
+            _gauss_into(D2_s, sigma, Phi_s)
+        G_s, G_t, h = moments
+        H = alpha * G_t / n_t + (1 - alpha) * G_s / n_s
+        theta = np.linalg.solve(H + reg * np.eye(H.shape[0]), h)
         theta = np.maximum(theta, 0.0)
         self.bandwidth_ = sigma
         self.reg_ = reg

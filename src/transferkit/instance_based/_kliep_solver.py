@@ -1,0 +1,218 @@
+"""KLIEP's optimisation problem, solved to a certified accuracy.
+
+KLIEP (Sugiyama et al. 2008) fits the coefficients of a kernel model of the
+density ratio by
+
+.. math::
+
+    \\max_{\\theta \\ge 0} \\; \\frac{1}{n}\\sum_{j=1}^{n} \\log (A\\theta)_j
+    \\quad \\text{s.t.} \\quad b^\\top\\theta = 1,
+
+with ``A[j, l]`` the kernel between target row ``j`` and centre ``l`` and
+``b[l]`` the mean kernel between the source rows and centre ``l``.  With
+:math:`\\beta_l = b_l\\theta_l` and :math:`\\tilde A = A\\,\\mathrm{diag}(1/b)`
+this is the maximum-likelihood problem for the weights of a mixture with
+fixed components,
+
+.. math::
+
+    \\max_{\\beta \\in \\Delta} f(\\beta) = \\frac{1}{n}\\sum_j \\log(\\tilde A\\beta)_j,
+    \\qquad \\Delta = \\{\\beta \\ge 0,\\ \\textstyle\\sum_l \\beta_l = 1\\},
+
+a concave problem over the probability simplex.  Its gradient
+:math:`g = \\tilde A^\\top (1/\\tilde A\\beta)/n` satisfies :math:`\\beta^\\top g = 1`
+at every :math:`\\beta`, so the Frank-Wolfe duality gap is
+
+.. math::
+
+    \\mathrm{gap}(\\beta) = \\max_l g_l - 1 \\;\\ge\\; f(\\beta^\\star) - f(\\beta),
+
+a computable bound on the distance to the optimum; the solver stops when it
+is below ``tol`` (the paper's fixed-step projected gradient ascent has no such
+certificate and, with its step schedule, often stops far from the optimum).
+
+Each iteration takes one of two ascent steps:
+
+* a Newton step on the current support :math:`S` (when :math:`S` did not
+  change in the previous iteration and has two or more centres), with
+  :math:`H = \\frac1n \\tilde A_S^\\top \\mathrm{diag}(1/(\\tilde A\\beta)^2)\\tilde A_S`
+  (minus the Hessian), the step :math:`p = H^{-1}(g_S - \\mu 1)` with
+  :math:`\\mu` such that :math:`1^\\top p = 0`, cut at the boundary of
+  :math:`\\Delta` and halved until :math:`f` increases;
+* otherwise (or when that fails) a spectral projected gradient step (Birgin,
+  Martínez & Raydan 2000, "Nonmonotone spectral projected gradient methods on
+  convex sets", SIAM J. Optim. 10(4):1196-1211): the Barzilai-Borwein step
+  length, the Euclidean projection onto the simplex, and the nonmonotone line
+  search of Grippo, Lampariello & Lucidi (1986) over the last 10 values.
+
+Example
+-------
+>>> import numpy as np
+>>> A = np.array([[1.0, 0.2], [0.9, 0.1], [0.1, 1.0]])
+>>> b_vec = np.array([0.5, 0.5])
+>>> theta = kliep_solve(A, b_vec, tol=1e-9)
+>>> round(float(b_vec @ theta), 12)
+1.0
+>>> bool(kliep_gap(A, b_vec, theta) <= 1e-9)
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+__all__ = ["kliep_solve", "kliep_gap"]
+
+_MEMORY = 10  # nonmonotone line-search memory
+_ARMIJO = 1e-4
+_MIN_STEP = 1e-12
+_TINY = 1e-300
+#: relative ridge on the Newton system: keeps it solvable when centres nearly coincide
+_DAMPING = 1e-8
+
+
+def project_to_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection of ``v`` onto the probability simplex.
+
+    The projection is :math:`\\max(v - \\tau, 0)` with :math:`\\tau` the
+    threshold that makes it sum to 1 (Held, Wolfe & Crowder 1974; sort-based).
+    """
+    u = np.sort(v)[::-1]
+    excess = np.cumsum(u) - 1.0
+    rho = np.nonzero(u * np.arange(1, len(u) + 1) > excess)[0][-1]
+    return np.maximum(v - excess[rho] / (rho + 1), 0.0)
+
+
+def _objective(fitted: np.ndarray) -> float:
+    return float(np.mean(np.log(np.maximum(fitted, _TINY))))
+
+
+def _gradient(At: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    return At.T @ (1.0 / np.maximum(fitted, _TINY)) / At.shape[0]
+
+
+def _newton_direction(At, fitted, beta, grad, support):
+    """Equality-constrained Newton direction on ``support`` (zero elsewhere), or None."""
+    R = At[:, support] / np.maximum(fitted, _TINY)[:, None]
+    H = R.T @ R / At.shape[0]
+    H[np.diag_indices_from(H)] += _DAMPING * np.trace(H) / len(support) + _TINY
+    try:
+        factor = cho_factor(H, lower=True, check_finite=False)
+    except (LinAlgError, ValueError):
+        return None
+    u = cho_solve(factor, grad[support], check_finite=False)
+    v = cho_solve(factor, np.ones(len(support)), check_finite=False)
+    if not v.sum() > 0:
+        return None
+    direction = np.zeros_like(beta)
+    direction[support] = u - (u.sum() / v.sum()) * v
+    return direction if np.all(np.isfinite(direction)) else None
+
+
+def _newton_step(At, beta, fitted, score, grad, support):
+    """Try a Newton step; return (beta, fitted, score) if it increases f, else None."""
+    direction = _newton_direction(At, fitted, beta, grad, support)
+    if direction is None:
+        return None
+    shrinking = direction < 0
+    t = 1.0
+    if shrinking.any():
+        t = min(1.0, float(np.min(-beta[shrinking] / direction[shrinking])))
+    while t > _MIN_STEP:
+        new = np.maximum(beta + t * direction, 0.0)
+        new /= new.sum()
+        new_fitted = At @ new
+        new_score = _objective(new_fitted)
+        if new_score > score:
+            return new, new_fitted, new_score
+        t *= 0.5
+    return None
+
+
+def _solve_simplex(At: np.ndarray, tol: float, max_iter: int):
+    """Maximise mean log(At beta) over the simplex; return (beta, gap, n_iter)."""
+    n_cols = At.shape[1]
+    beta = np.full(n_cols, 1.0 / n_cols)
+    fitted = At @ beta
+    score = _objective(fitted)
+    grad = _gradient(At, fitted)
+    step_length = 1.0 / max(float(np.abs(grad).max()), 1e-12)
+    history = [score]
+    previous_support = None
+    for n_iter in range(max_iter + 1):
+        gap = float(grad.max()) - 1.0
+        if gap <= tol or n_iter == max_iter:
+            return beta, gap, n_iter
+        support = np.flatnonzero(beta > 0)
+        taken = None
+        if (previous_support is not None and len(support) > 1
+                and np.array_equal(support, previous_support)):
+            taken = _newton_step(At, beta, fitted, score, grad, support)
+        if taken is None:
+            direction = project_to_simplex(beta + step_length * grad) - beta
+            slope = float(grad @ direction)
+            reference = max(history[-_MEMORY:])
+            t = 1.0
+            while True:
+                new = beta + t * direction
+                new_fitted = At @ new
+                new_score = _objective(new_fitted)
+                if new_score >= reference + _ARMIJO * t * slope or t < _MIN_STEP:
+                    break
+                t *= 0.5
+            taken = (new, new_fitted, new_score)
+        new, new_fitted, new_score = taken
+        new_grad = _gradient(At, new_fitted)
+        s, y = new - beta, grad - new_grad
+        sy = float(s @ y)
+        step_length = min(max(float(s @ s) / sy, 1e-10), 1e10) if sy > 0 else 1e10
+        beta, fitted, score, grad = new, new_fitted, new_score, new_grad
+        previous_support = support
+        history.append(score)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _usable_centres(A: np.ndarray, b_vec: np.ndarray) -> np.ndarray:
+    """Centres with positive source mass (others would make the problem unbounded)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scaled_max = A.max(axis=0, initial=0.0) / b_vec
+    return (b_vec > 0) & np.isfinite(scaled_max)
+
+
+def kliep_solve(A: np.ndarray, b_vec: np.ndarray, tol: float = 1e-4,
+                max_iter: int = 1000) -> np.ndarray:
+    """Solve KLIEP's problem; return :math:`\\theta` (see the module docstring).
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, b)
+        Kernel between the target rows and the centres.
+    b_vec : ndarray of shape (b,)
+        Mean kernel between the source rows and each centre.
+    tol : float, default=1e-4
+        Stop when the duality gap (an upper bound on how far the mean
+        log-likelihood is below its maximum) is at most ``tol``.
+    max_iter : int, default=1000
+        Iteration cap; :func:`kliep_gap` tells whether ``tol`` was reached.
+
+    Centres whose source mass ``b_vec[l]`` is 0 (a kernel that underflowed)
+    get :math:`\\theta_l = 0`: with them the likelihood would be unbounded.
+    """
+    theta = np.zeros(A.shape[1])
+    usable = _usable_centres(A, b_vec)
+    if not usable.any():
+        return theta
+    At = A[:, usable] / b_vec[usable]
+    beta, _, _ = _solve_simplex(At, tol, max_iter)
+    theta[usable] = beta / b_vec[usable]
+    return theta
+
+
+def kliep_gap(A: np.ndarray, b_vec: np.ndarray, theta: np.ndarray) -> float:
+    """Duality gap of a feasible :math:`\\theta`: how far, at most, it is from optimal."""
+    usable = _usable_centres(A, b_vec)
+    At = A[:, usable] / b_vec[usable]
+    beta = theta[usable] * b_vec[usable]
+    grad = _gradient(At, At @ beta)
+    return float(grad.max() - beta @ grad)
