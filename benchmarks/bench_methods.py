@@ -120,7 +120,7 @@ fitted ratio (see :func:`heldout_log_likelihood`), which tells a solved KLIEP
 from one that stopped early.
 
 Memory: ``peak_mb`` is the subprocess's peak resident memory
-(``ru_maxrss``), interpreter, imports (TensorFlow for ADAPT) and data
+(``VmHWM``), interpreter, imports (TensorFlow for ADAPT) and data
 included; ``extra_mb`` is ``peak_mb`` minus the peak measured just before the
 timed section, i.e. the memory the method itself added.  Compare methods on
 ``extra_mb``.
@@ -254,6 +254,18 @@ def search_grid(data: dict) -> dict:
 
 # --------------------------------------------------------------------------- worker
 def rss_mb() -> float:
+    """This process's peak resident memory (MB) since it started its program.
+
+    ``VmHWM`` from ``/proc/self/status`` (Linux): ``ru_maxrss`` would also count
+    the parent's resident memory at the fork, which Linux carries across exec.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 

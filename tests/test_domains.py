@@ -252,6 +252,15 @@ def test_fit_domains_passes_stacked_data():
 
 
 # -------------------------------------------------------------------- validation
+def test_check_matrix_finite_values_whose_sum_overflows_pass():
+    big = np.full((3, 2), 1e308)
+    np.testing.assert_array_equal(check_matrix(big), big)
+    with pytest.raises(TransferKitInputError, match="infinite"):
+        check_matrix(np.vstack([big, [[np.inf, 0.0]]]))
+    with pytest.raises(TransferKitInputError, match="NaN"):
+        check_matrix(np.vstack([big, [[np.nan, 0.0]]]))
+
+
 def test_check_matrix_converts_and_rejects():
     out = check_matrix([[1, 2], [3, 4]], name="Z")
     assert out.dtype == np.float64 and out.shape == (2, 2)

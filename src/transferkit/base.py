@@ -160,6 +160,29 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         return tags
 
 
+def map_rows(X: np.ndarray, mask: np.ndarray, matrix, offset, out: np.ndarray) -> None:
+    """Write the affine map ``X[mask] @ matrix + offset`` into ``out[mask]``.
+
+    ``matrix=None`` is the identity (``offset`` is then ignored).  When the
+    rows are one contiguous block (the usual stacked layout) the product is
+    written straight into ``out``, without copying the rows first.
+    """
+    index = np.flatnonzero(mask)
+    if not index.size:
+        return
+    if index[-1] - index[0] + 1 == index.size:
+        block = slice(index[0], index[-1] + 1)
+        if matrix is None:
+            out[block] = X[block]
+        else:
+            np.matmul(X[block], matrix, out=out[block])
+            out[block] += offset
+    elif matrix is None:
+        out[index] = X[index]
+    else:
+        out[index] = X[index] @ matrix + offset
+
+
 class DomainAdapter(DomainAwareMixin, TransformerMixin, BaseEstimator):
     """Base class of feature-based methods (map domains into a shared space).
 

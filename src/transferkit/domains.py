@@ -59,6 +59,7 @@ __all__ = [
     "DomainInfo",
     "tag_domains",
     "read_domains",
+    "domain_rows",
     "stack_domains",
     "split_table",
     "infer_task",
@@ -139,6 +140,25 @@ def tag_domains(labels, domains, is_target) -> pd.DataFrame:
     if converted.notna().sum() == tagged[LABEL].notna().sum():
         tagged[LABEL] = converted
     return tagged
+
+
+def domain_rows(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``X[mask]``; a view, not a copy, when the selected rows are one contiguous block.
+
+    :func:`stack_domains` and :func:`split_table` keep each domain's rows
+    together, so this usually saves the copy.  The result may share memory
+    with ``X``: read it, do not write to it.
+
+    >>> X = np.arange(8.0).reshape(4, 2)
+    >>> np.shares_memory(domain_rows(X, np.array([False, True, True, False])), X)
+    True
+    >>> domain_rows(X, np.array([True, False, True, False]))[:, 0]
+    array([0., 4.])
+    """
+    index = np.flatnonzero(mask)
+    if index.size and index[-1] - index[0] + 1 == index.size:
+        return X[index[0]:index[-1] + 1]
+    return X[index]
 
 
 def read_domains(y, n_rows: int | None = None) -> DomainInfo:

@@ -144,7 +144,7 @@ def check_matrix(
                 "numbers. Encode them first, e.g. with transferkit.TabularPreprocessor."
             )
     try:
-        array = np.asarray(X, dtype=dtype)
+        array = np.asarray(X, dtype=dtype, order="C")  # one layout: same results for any input
     except (TypeError, ValueError) as exc:
         raise TransferKitInputError(
             f"{name} could not be read as a numeric array ({exc}). Pass numbers, or "
@@ -166,6 +166,12 @@ def check_matrix(
             f"{name} has {array.shape[1]} features, but {fitted_by} was fitted with "
             f"{n_features}."
         )
+    # One reduction, no temporary: a finite sum means every entry is finite (an
+    # inf or NaN entry makes the sum inf or NaN); only then are the slower
+    # element-wise checks below skipped.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum()):
+            return array
     if np.isinf(array).any():
         rows = np.unique(np.nonzero(np.isinf(array))[0])[:5].tolist()
         raise TransferKitInputError(

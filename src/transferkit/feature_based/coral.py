@@ -57,8 +57,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.covariance import ledoit_wolf, oas
 
-from transferkit.base import DomainAdapter
-from transferkit.domains import DomainInfo
+from transferkit.base import DomainAdapter, map_rows
+from transferkit.domains import DomainInfo, domain_rows
 from transferkit.feature_based._kernels import blas_threads, check_positive_float
 from transferkit.validation import TransferKitInputError
 
@@ -155,7 +155,7 @@ class CORAL(DomainAdapter):
             )
         reg = 0.0 if self.reg is None else check_positive_float(self.reg, "reg",
                                                                  allow_zero=True)
-        Xs, Xt = X[info.is_source], X[info.is_target]
+        Xs, Xt = domain_rows(X, info.is_source), domain_rows(X, info.is_target)
         for name, part in (("source", Xs), ("target", Xt)):
             if part.shape[0] < 2:
                 raise TransferKitInputError(
@@ -170,12 +170,9 @@ class CORAL(DomainAdapter):
                                   @ _sym_power(self.target_covariance_, 0.5))
 
     def _transform(self, X: np.ndarray, is_target: np.ndarray) -> np.ndarray:
-        out = X.copy()
-        src = ~is_target
-        if src.any():
-            if self.align_means:
-                out[src] = (X[src] - self.source_mean_) @ self.transform_matrix_ + (
-                    self.target_mean_)
-            else:
-                out[src] = X[src] @ self.transform_matrix_
+        A = self.transform_matrix_
+        offset = self.target_mean_ - self.source_mean_ @ A if self.align_means else 0.0
+        out = np.empty_like(X)
+        map_rows(X, is_target, None, None, out)
+        map_rows(X, ~is_target, A, offset, out)
         return out

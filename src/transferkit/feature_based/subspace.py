@@ -49,8 +49,8 @@ import numbers
 
 import numpy as np
 
-from transferkit.base import DomainAdapter
-from transferkit.domains import DomainInfo
+from transferkit.base import DomainAdapter, map_rows
+from transferkit.domains import DomainInfo, domain_rows
 from transferkit.feature_based._kernels import blas_threads
 from transferkit.validation import TransferKitInputError
 
@@ -108,8 +108,8 @@ class SubspaceAlignment(DomainAdapter):
             raise TransferKitInputError(
                 f"n_components must be a positive integer or None, got {k!r}."
             )
-        mu_s, U_s, _ = _pca(X[info.is_source])
-        mu_t, U_t, var_t = _pca(X[info.is_target])
+        mu_s, U_s, _ = _pca(domain_rows(X, info.is_source))
+        mu_t, U_t, var_t = _pca(domain_rows(X, info.is_target))
         max_k = min(U_s.shape[1], U_t.shape[1])
         if max_k == 0:
             raise TransferKitInputError(
@@ -135,10 +135,8 @@ class SubspaceAlignment(DomainAdapter):
 
     def _transform(self, X: np.ndarray, is_target: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], self.n_components_))
-        tgt = is_target
-        out[tgt] = (X[tgt] - self.target_mean_) @ self.target_components_
-        src = ~is_target
-        if src.any():
-            out[src] = (X[src] - self.source_mean_) @ (
-                self.source_components_ @ self.alignment_matrix_)
+        U_t = self.target_components_
+        map_rows(X, is_target, U_t, -(self.target_mean_ @ U_t), out)
+        U_a = self.source_components_ @ self.alignment_matrix_
+        map_rows(X, ~is_target, U_a, -(self.source_mean_ @ U_a), out)
         return out

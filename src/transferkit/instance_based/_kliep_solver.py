@@ -130,6 +130,21 @@ def _newton_step(At, beta, fitted, score, grad, support):
     return None
 
 
+def _spectral_step(At, beta, grad, step_length, history):
+    """Spectral projected gradient step with the nonmonotone line search."""
+    direction = project_to_simplex(beta + step_length * grad) - beta
+    slope = float(grad @ direction)
+    reference = max(history[-_MEMORY:])
+    t = 1.0
+    while True:
+        new = beta + t * direction
+        new_fitted = At @ new
+        new_score = _objective(new_fitted)
+        if new_score >= reference + _ARMIJO * t * slope or t < _MIN_STEP:
+            return new, new_fitted, new_score
+        t *= 0.5
+
+
 def _solve_simplex(At: np.ndarray, tol: float, max_iter: int):
     """Maximise mean log(At beta) over the simplex; return (beta, gap, n_iter)."""
     n_cols = At.shape[1]
@@ -140,37 +155,26 @@ def _solve_simplex(At: np.ndarray, tol: float, max_iter: int):
     step_length = 1.0 / max(float(np.abs(grad).max()), 1e-12)
     history = [score]
     previous_support = None
-    for n_iter in range(max_iter + 1):
-        gap = float(grad.max()) - 1.0
-        if gap <= tol or n_iter == max_iter:
-            return beta, gap, n_iter
+    n_iter = 0
+    while float(grad.max()) - 1.0 > tol and n_iter < max_iter:
         support = np.flatnonzero(beta > 0)
         taken = None
         if (previous_support is not None and len(support) > 1
                 and np.array_equal(support, previous_support)):
             taken = _newton_step(At, beta, fitted, score, grad, support)
         if taken is None:
-            direction = project_to_simplex(beta + step_length * grad) - beta
-            slope = float(grad @ direction)
-            reference = max(history[-_MEMORY:])
-            t = 1.0
-            while True:
-                new = beta + t * direction
-                new_fitted = At @ new
-                new_score = _objective(new_fitted)
-                if new_score >= reference + _ARMIJO * t * slope or t < _MIN_STEP:
-                    break
-                t *= 0.5
-            taken = (new, new_fitted, new_score)
+            taken = _spectral_step(At, beta, grad, step_length, history)
         new, new_fitted, new_score = taken
         new_grad = _gradient(At, new_fitted)
+        # Barzilai-Borwein step length from the last move (s) and gradient change (y)
         s, y = new - beta, grad - new_grad
         sy = float(s @ y)
         step_length = min(max(float(s @ s) / sy, 1e-10), 1e10) if sy > 0 else 1e10
         beta, fitted, score, grad = new, new_fitted, new_score, new_grad
         previous_support = support
         history.append(score)
-    raise AssertionError("unreachable")  # pragma: no cover
+        n_iter += 1
+    return beta, float(grad.max()) - 1.0, n_iter
 
 
 def _usable_centres(A: np.ndarray, b_vec: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from transferkit.domains import DomainInfo, read_domains
+from transferkit.domains import DomainInfo, domain_rows, read_domains
 from transferkit.feature_based._kernels import blas_threads
 from transferkit.instance_based._kliep_solver import kliep_gap, kliep_solve
 from transferkit.shift.kernels import median_heuristic
@@ -88,7 +88,8 @@ def _domains_and_matrix(X, y, who: str):
     """Validate ``(X, y_tagged)``; return the float matrix, tags, source and target rows."""
     info = read_domains(y, n_rows=len(X))
     X_arr = check_matrix(X, name="X")
-    return X_arr, info, X_arr[info.is_source], X_arr[info.is_target]
+    # views of X_arr where possible: the callers only read them
+    return X_arr, info, domain_rows(X_arr, info.is_source), domain_rows(X_arr, info.is_target)
 
 
 def _check_new_rows(X, n_features: int, who: str) -> np.ndarray:
@@ -157,7 +158,14 @@ def _sq_distances(A: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 def _gauss(D2: np.ndarray, sigma: float) -> np.ndarray:
-    return np.exp(D2 * (-0.5 / sigma**2))
+    """Gaussian kernel values from squared distances (one new array)."""
+    return _gauss_into(D2, sigma, np.empty_like(D2))
+
+
+def _gauss_into(D2: np.ndarray, sigma: float, out: np.ndarray) -> np.ndarray:
+    """:func:`_gauss` computed in ``out`` (same numbers, no temporaries)."""
+    np.multiply(D2, -0.5 / sigma**2, out=out)
+    return np.exp(out, out=out)
 
 
 def _full_weights(info: DomainInfo, source_weights: np.ndarray, who: str):
@@ -373,12 +381,6 @@ class KLIEP(_KernelRatioModel):
 # --------------------------------------------------------------------------
 # uLSIF / RuLSIF
 # --------------------------------------------------------------------------
-def _gauss_into(D2: np.ndarray, sigma: float, out: np.ndarray) -> np.ndarray:
-    """:func:`_gauss` computed in ``out`` (same numbers, no temporaries)."""
-    np.multiply(D2, -0.5 / sigma**2, out=out)
-    return np.exp(out, out=out)
-
-
 def _lsif_moments(Phi_s: np.ndarray, Phi_t: np.ndarray, alpha: float):
     """``(Phi_s^T Phi_s, Phi_t^T Phi_t, mean target row)``: what (Ru)LSIF uses of all rows.
 
