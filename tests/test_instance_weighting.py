@@ -539,6 +539,8 @@ def test_weighter_bad_input(name, contract_data):
     (lambda: KLIEP(bandwidth=-1.0), "bandwidth"),
     (lambda: KLIEP(bandwidth="silverman"), "bandwidth"),
     (lambda: KLIEP(n_centres=0), "n_centres"),
+    (lambda: KLIEP(tol=0.0), "tol"),
+    (lambda: KLIEP(max_iter=0), "max_iter"),
     (lambda: ULSIF(reg=0.0), "reg"),
     (lambda: ULSIF(reg_grid=()), "reg_grid"),
     (lambda: RuLSIF(alpha=1.0), "alpha"),
