@@ -80,6 +80,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.instance_based.density_ratio import (
+    MEDIAN_HEURISTIC_ROWS,
     _check_positive_float,
     _check_positive_int,
     _domains_and_matrix,
@@ -344,7 +345,8 @@ class KMM(BaseEstimator):
     ----------
     bandwidth : "median" or float, default="median"
         Gaussian :math:`\\sigma` (:math:`k(x,x') = \\exp(-\\lVert x-x'\\rVert^2 /
-        2\\sigma^2)`); ``"median"``: median heuristic on the pooled rows.
+        2\\sigma^2)`); ``"median"``: median heuristic on the pooled rows (a
+        random subsample of 500 of them).
     B : float, default=1000.0
         Upper bound on each :math:`\\beta_i` (the paper's experiments use 1000).
     eps : float or None, default=None
@@ -442,7 +444,8 @@ class KMM(BaseEstimator):
             if self.bandwidth != "median":
                 raise TransferKitInputError(
                     f"bandwidth must be 'median' or a positive number, got {self.bandwidth!r}.")
-            sigma = median_heuristic(Xs, Xt, random_state=rng)
+            sigma = median_heuristic(Xs, Xt, max_samples=MEDIAN_HEURISTIC_ROWS,
+                                     random_state=rng)
         else:
             sigma = _check_positive_float(self.bandwidth, "bandwidth")
         if self.max_iter is None:
