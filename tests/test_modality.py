@@ -46,7 +46,10 @@ def test_text_task_runs_and_the_saved_model_predicts_raw_text(tmp_path, capsys):
     task_file = drug_task(tmp_path)
     spec = load_task(task_file)
     assert spec.modality == "text" and spec.column == "text"
+    # a relative cache_dir is relative to the task file, not to the working directory
+    assert spec.cache_dir == str((task_file.parent / "cache").resolve())
     assert main(["run", str(task_file), "--json", "--quiet"]) == 0
+    assert any((task_file.parent / "cache").iterdir())
     payload = json.loads(capsys.readouterr().out)
     assert {r["strategy"] for r in payload["leaderboard"]} == {
         "target_only", "pooled", "linear_probe", "coral"}

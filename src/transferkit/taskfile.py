@@ -19,7 +19,7 @@ Text and images: ``text_column: review`` (a column of strings) or
 ``image_column: path`` (a column of image paths, relative to the task file)
 makes it a text or image task: a frozen backbone (``backbone:``, default
 MobileNetV2 for images and all-MiniLM-L6-v2 for text; ``cache_dir:`` for the
-feature cache) turns that column into features first.  A source or target
+feature cache, relative to the task file) turns that column into features first.  A source or target
 given as a *folder* with one sub-folder per class is an image folder: its
 files become an ``image`` column and the sub-folder names the labels.
 
@@ -202,9 +202,12 @@ def load_task(path) -> TaskSpec:
                 f"A {modality} task uses only its {column!r} column; the data also has "
                 f"{extra[:10]}. Drop them with 'drop_columns'."
             )
+    cache_dir = config.get("cache_dir")
+    if cache_dir is not None:  # like every path in the task file: relative to it
+        cache_dir = str((base / str(cache_dir)).resolve())
     return TaskSpec(X=X, y=y, label=label, options=options, inputs=inputs, path=path,
                     modality=modality, column=column, backbone=config.get("backbone"),
-                    cache_dir=config.get("cache_dir"))
+                    cache_dir=cache_dir)
 
 
 def _named_inputs(config: dict) -> list:
