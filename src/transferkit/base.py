@@ -24,7 +24,13 @@ from sklearn.utils._indexing import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from transferkit.domains import DomainAwareMixin, DomainInfo, infer_task, read_domains
+from transferkit.domains import (
+    DomainAwareMixin,
+    DomainInfo,
+    infer_task,
+    read_domains,
+    row_block,
+)
 from transferkit.validation import TransferKitInputError, check_matrix
 
 __all__ = ["DomainAdapter", "RowSelectingTransfer", "default_estimator"]
@@ -167,20 +173,14 @@ def map_rows(X: np.ndarray, mask: np.ndarray, matrix, offset, out: np.ndarray) -
     rows are one contiguous block (the usual stacked layout) the product is
     written straight into ``out``, without copying the rows first.
     """
-    index = np.flatnonzero(mask)
-    if not index.size:
-        return
-    if index[-1] - index[0] + 1 == index.size:
-        block = slice(index[0], index[-1] + 1)
-        if matrix is None:
-            out[block] = X[block]
-        else:
-            np.matmul(X[block], matrix, out=out[block])
-            out[block] += offset
-    elif matrix is None:
-        out[index] = X[index]
-    else:
-        out[index] = X[index] @ matrix + offset
+    rows = row_block(mask)
+    if matrix is None:
+        out[rows] = X[rows]
+    elif isinstance(rows, slice):
+        np.matmul(X[rows], matrix, out=out[rows])
+        out[rows] += offset
+    elif rows.size:
+        out[rows] = X[rows] @ matrix + offset
 
 
 class DomainAdapter(DomainAwareMixin, TransformerMixin, BaseEstimator):

@@ -60,6 +60,7 @@ __all__ = [
     "tag_domains",
     "read_domains",
     "domain_rows",
+    "row_block",
     "stack_domains",
     "split_table",
     "infer_task",
@@ -142,23 +143,32 @@ def tag_domains(labels, domains, is_target) -> pd.DataFrame:
     return tagged
 
 
+def row_block(mask: np.ndarray):
+    """The rows selected by ``mask``: a ``slice`` when they are one contiguous block
+    (the stacked layout of :func:`stack_domains` and :func:`split_table`), else
+    their indices.  Indexing with a slice gives a view instead of a copy.
+
+    >>> row_block(np.array([False, True, True, False]))
+    slice(1, 3, None)
+    >>> row_block(np.array([True, False, True, False]))
+    array([0, 2])
+    """
+    index = np.flatnonzero(mask)
+    if index.size and index[-1] - index[0] + 1 == index.size:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
 def domain_rows(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``X[mask]``; a view, not a copy, when the selected rows are one contiguous block.
 
-    :func:`stack_domains` and :func:`split_table` keep each domain's rows
-    together, so this usually saves the copy.  The result may share memory
-    with ``X``: read it, do not write to it.
+    The result may share memory with ``X``: read it, do not write to it.
 
     >>> X = np.arange(8.0).reshape(4, 2)
     >>> np.shares_memory(domain_rows(X, np.array([False, True, True, False])), X)
     True
-    >>> domain_rows(X, np.array([True, False, True, False]))[:, 0]
-    array([0., 4.])
     """
-    index = np.flatnonzero(mask)
-    if index.size and index[-1] - index[0] + 1 == index.size:
-        return X[index[0]:index[-1] + 1]
-    return X[index]
+    return X[row_block(mask)]
 
 
 def read_domains(y, n_rows: int | None = None) -> DomainInfo:

@@ -62,7 +62,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-__all__ = ["kliep_solve", "kliep_gap"]
+__all__ = ["kliep_solve", "kliep_gap", "mean_log_likelihood"]
 
 _MEMORY = 10  # nonmonotone line-search memory
 _ARMIJO = 1e-4
@@ -84,7 +84,8 @@ def project_to_simplex(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - excess[rho] / (rho + 1), 0.0)
 
 
-def _objective(fitted: np.ndarray) -> float:
+def mean_log_likelihood(fitted: np.ndarray) -> float:
+    """KLIEP's objective at fitted ratios ``A @ theta``: their mean log (0 clipped to 1e-300)."""
     return float(np.mean(np.log(np.maximum(fitted, _TINY))))
 
 
@@ -123,7 +124,7 @@ def _newton_step(At, beta, fitted, score, grad, support):
         new = np.maximum(beta + t * direction, 0.0)
         new /= new.sum()
         new_fitted = At @ new
-        new_score = _objective(new_fitted)
+        new_score = mean_log_likelihood(new_fitted)
         if new_score > score:
             return new, new_fitted, new_score
         t *= 0.5
@@ -139,7 +140,7 @@ def _spectral_step(At, beta, grad, step_length, history):
     while True:
         new = beta + t * direction
         new_fitted = At @ new
-        new_score = _objective(new_fitted)
+        new_score = mean_log_likelihood(new_fitted)
         if new_score >= reference + _ARMIJO * t * slope or t < _MIN_STEP:
             return new, new_fitted, new_score
         t *= 0.5
@@ -150,7 +151,7 @@ def _solve_simplex(At: np.ndarray, tol: float, max_iter: int):
     n_cols = At.shape[1]
     beta = np.full(n_cols, 1.0 / n_cols)
     fitted = At @ beta
-    score = _objective(fitted)
+    score = mean_log_likelihood(fitted)
     grad = _gradient(At, fitted)
     step_length = 1.0 / max(float(np.abs(grad).max()), 1e-12)
     history = [score]

@@ -69,7 +69,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from transferkit.domains import DomainInfo, domain_rows, read_domains
 from transferkit.feature_based._kernels import blas_threads
-from transferkit.instance_based._kliep_solver import kliep_gap, kliep_solve
+from transferkit.instance_based._kliep_solver import (
+    kliep_gap,
+    kliep_solve,
+    mean_log_likelihood,
+)
 from transferkit.shift.kernels import median_heuristic
 from transferkit.validation import TransferKitInputError, check_matrix
 
@@ -227,10 +231,6 @@ class _KernelRatioModel(BaseEstimator):
 # --------------------------------------------------------------------------
 # KLIEP
 # --------------------------------------------------------------------------
-def _kliep_objective(A: np.ndarray, theta: np.ndarray) -> float:
-    return float(np.mean(np.log(np.maximum(A @ theta, 1e-300))))
-
-
 class KLIEP(_KernelRatioModel):
     """Kullback-Leibler importance estimation procedure (KLIEP).
 
@@ -361,7 +361,7 @@ class KLIEP(_KernelRatioModel):
                 fold_scores = []
                 for train, test in folds:
                     theta = kliep_solve(A[train], b_vec, tol, max_iter)
-                    fold_scores.append(_kliep_objective(A[test], theta))
+                    fold_scores.append(mean_log_likelihood(A[test] @ theta))
                 scores[k] = np.mean(fold_scores)
             sigma = float(sigmas[int(np.argmax(scores))])
         else:
