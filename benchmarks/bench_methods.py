@@ -100,19 +100,26 @@ Protocol
 --------
 Each measurement runs in a fresh subprocess (the peers' with the peer venv's
 python) with ``OMP/OPENBLAS/MKL_NUM_THREADS=2`` (the machine's 2 cores).
-Timed (``seconds``, wall clock): the method's fit, the source weights or the
-mapping of the source and the test rows, the downstream classifier's fit and
-its prediction of the test rows.  ``adapt_seconds`` is the part before the
-downstream classifier.  Imports and data loading are not timed.  The timed
-section is repeated (``--repeats``, default 15, each time with a new
-estimator; no further repetition once the next would take the total past
-``--repeat-budget`` seconds, default 20) and the median is reported
-(``seconds_each`` keeps every run): sub-second timings of a single run were
-dominated by first-call costs and by noise from other processes.  When the
-first run takes under a second it is a warm-up (``warm_up_seconds``), not
-counted: in a fresh process the first runs also pay for lazy imports and for
-the allocator's first page faults, a cost of the process rather than of the
-method, and largest for the quickest methods.
+Timed (``seconds``, wall clock; ``cpu_seconds``, user + system CPU of all
+threads): the method, i.e. its fit and the source weights, or its fit and the
+mapping of the source and the test rows (TrAdaBoost: its fit).  Imports and
+data loading are not timed.  The method is repeated back to back
+(``--repeats``, default 15, each time with a new estimator; no further
+repetition once the next would take the total past ``--repeat-budget``
+seconds, default 20) and the median is reported (``seconds_each`` keeps every
+run): sub-second timings of a single run were dominated by first-call costs
+and by noise from other processes.  When the first run takes under a second
+it is a warm-up (``warm_up_seconds``), not counted: in a fresh process the
+first runs also pay for lazy imports and for the allocator's first page
+faults, a cost of the process rather than of the method, and largest for the
+quickest methods.  The downstream classifier then runs once, on the last
+repetition's weights or mapped rows (``classifier_seconds``: its fit and
+prediction; TrAdaBoost: its prediction).  It is the same work for every
+implementation and is kept out of the repetitions: run between them, its
+idle OpenMP/BLAS threads (which spin-wait for a while after their work)
+slowed the next method run by up to 2x (CORAL, n = 8,000: 10 ms back to
+back, 15-22 ms with the classifier in between), noise larger than the
+differences being measured.
 
 Downstream classifier (the same for all): ``StandardScaler`` fitted on the
 (mapped) source rows, then ``LogisticRegression(max_iter=1000)`` fitted on
@@ -137,7 +144,8 @@ Limits: each measurement is stopped after ``--timeout`` seconds (default
 
 Outputs: ``benchmarks/results/bench_methods.json`` (a list of records:
 ``name, impl, variant, n, n_source, n_target, n_test, d, seconds,
-adapt_seconds, peak_mb, extra_mb, accuracy, status, params, ...``) and
+cpu_seconds, classifier_seconds, peak_mb, extra_mb, accuracy, status, params,
+...``) and
 ``benchmarks/results/bench_methods.md`` (the table, also printed).
 """
 
@@ -169,6 +177,7 @@ N_COMPONENTS = 20  # SA and TCA; capped at d (so --quick's d = 16 uses 16)
 N_ESTIMATORS = 10
 N_TEST = 2000
 WARM_UP_BELOW_S = 1.0  # a quicker first run is a warm-up: run again, time the repetitions
+IDLE_THREADS_S = 0.5  # pause before the timed runs (see worker)
 LABELLED_TARGET_FRACTION = 0.05
 
 # (method, impl) -> variants; a missing entry means the peer has no such method.
@@ -298,7 +307,7 @@ def _accepts(cls, params: dict) -> dict:
 
 
 def _prepare_transferkit(method, D, d, variant):
-    """Import and build; return (params, run) with run() -> (pred, adapt_seconds)."""
+    """Import and build; return (params, run, ratio) with run() -> finish (see worker)."""
     import importlib
 
     from sklearn.linear_model import LogisticRegression
@@ -330,21 +339,17 @@ def _prepare_transferkit(method, D, d, variant):
     fitted = {}
 
     def run():
-        start = time.perf_counter()
         est = fitted["est"] = cls(**params)
         if method in INSTANCE:
             est.fit(X, y)
             w = _mean_one(np.asarray(est.weights_)[:ns])
-            t_adapt = time.perf_counter() - start
-            return _downstream(Xs, ys, Xte, w), t_adapt
+            return lambda: _downstream(Xs, ys, Xte, w)
         if method in FEATURE:
             Z = np.asarray(est.fit_transform(X, y))
             Zs, Zte = Z[:ns], np.asarray(est.transform(Xte))
-            t_adapt = time.perf_counter() - start
-            return _downstream(Zs, ys, Zte), t_adapt
+            return lambda: _downstream(Zs, ys, Zte)
         est.fit(X, y)
-        t_adapt = time.perf_counter() - start
-        return np.asarray(est.predict(Xte)), t_adapt
+        return lambda: np.asarray(est.predict(Xte))
 
     def ratio(X):  # the fitted density ratio at new rows (KLIEP)
         return fitted["est"].compute_weights(X)
@@ -381,18 +386,15 @@ def _prepare_skada(method, D, d, variant, search):
     fitted = {}
 
     def run():
-        start = time.perf_counter()
         adapter = fitted["est"] = cls(**{k: (list(v) if isinstance(v, list) else v)
                                          for k, v in params.items()})  # skada rewrites lists
         if method in INSTANCE:
             _, extra = adapter.fit_transform(X, sample_domain=sample_domain)
             w = _mean_one(np.asarray(extra["sample_weight"])[:ns])
-            t_adapt = time.perf_counter() - start
-            return _downstream(Xs, ys, Xte, w), t_adapt
+            return lambda: _downstream(Xs, ys, Xte, w)
         Z = np.asarray(adapter.fit_transform(X, sample_domain=sample_domain))
         Zte = np.asarray(adapter.transform(Xte, sample_domain=test_domain))
-        t_adapt = time.perf_counter() - start
-        return _downstream(Z[:ns], ys, Zte), t_adapt
+        return lambda: _downstream(Z[:ns], ys, Zte)
 
     def ratio(X):  # the fitted density ratio at new rows (KLIEP)
         from sklearn.metrics.pairwise import rbf_kernel
@@ -436,23 +438,19 @@ def _prepare_adapt(method, D, d, variant, search):
     fitted = {}
 
     def run():
-        start = time.perf_counter()
         if method in INSTANCE:
             model = fitted["est"] = cls(Xt=Xt, **params, **common)
             w = _mean_one(model.fit_weights(Xs, Xt))
-            t_adapt = time.perf_counter() - start
-            return _downstream(Xs, ys, Xte, w), t_adapt
+            return lambda: _downstream(Xs, ys, Xte, w)
         if method in FEATURE:
             model = cls(Xt=Xt, **params, **common)
             Zs = np.asarray(model.fit_transform(Xs, Xt))
             Zte = np.asarray(model.transform(Xte, domain="tgt"))
-            t_adapt = time.perf_counter() - start
-            return _downstream(Zs, ys, Zte), t_adapt
+            return lambda: _downstream(Zs, ys, Zte)
         model = cls(LogisticRegression(max_iter=1000), Xt=Xt[lab], yt=D["yt"][lab],
                     **params, **common)
         model.fit(Xs, ys)
-        t_adapt = time.perf_counter() - start
-        return np.asarray(model.predict(Xte)), t_adapt
+        return lambda: np.asarray(model.predict(Xte))
 
     shown = dict(params)
     if method == "tradaboost":
@@ -465,9 +463,9 @@ def _prepare_adapt(method, D, d, variant, search):
 
 
 def _prepare_baseline(method, D, d):
-    def run():
-        start = time.perf_counter()
-        return _downstream(D["Xs"], D["ys"], D["Xte"]), time.perf_counter() - start
+    def run():  # the source-only model is the classifier itself
+        pred = _downstream(D["Xs"], D["ys"], D["Xte"])
+        return lambda: pred
 
     return {}, run, None
 
@@ -500,32 +498,39 @@ def worker(spec: dict) -> dict:
         params, run, ratio = _prepare_adapt(spec["name"], D, d, spec["variant"], spec["search"])
     else:
         params, run, ratio = _prepare_baseline(spec["name"], D, d)
-    # Warm-up outside the timed section (lazy imports of the downstream classifier).
+    # Warm-up outside the timed section (lazy imports of the downstream classifier),
+    # then a pause: OpenBLAS/OpenMP worker threads spin for about 0.1 s after their
+    # work before they sleep, and spinning threads slowed the first timed runs 2x.
     _downstream(D["Xs"][:50], D["ys"][:50], D["Xte"][:5], np.ones(50))
+    time.sleep(IDLE_THREADS_S)
     baseline = rss_mb()
     load_before = os.getloadavg()[0]
-    runs = []  # (wall seconds, adapt seconds, cpu seconds) of each repetition
+    runs = []  # (wall seconds, cpu seconds) of each repetition of the method
     warm_up = None  # a first run under WARM_UP_BELOW_S seconds is not counted
     while True:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
-        pred, t_adapt = run()
+        finish = run()
         seconds = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_SELF)
         if warm_up is None and not runs and seconds < WARM_UP_BELOW_S:
             warm_up = seconds
             continue
-        runs.append((seconds, t_adapt,
+        runs.append((seconds,
                      (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)))
         spent = sum(r[0] for r in runs)
         if len(runs) >= spec["repeats"] or spent + seconds > spec["repeat_budget_s"]:
             break
     peak = rss_mb()
+    start = time.perf_counter()
+    pred = finish()  # the downstream classifier on the last repetition's output
+    classifier_seconds = time.perf_counter() - start
     if ratio is not None:
         record["heldout_loglik"] = heldout_log_likelihood(ratio, D["Xs"], D["Xte"])
     median = np.median(np.array(runs), axis=0)
     record.update(
-        seconds=float(median[0]), adapt_seconds=float(median[1]), cpu_seconds=float(median[2]),
+        seconds=float(median[0]), cpu_seconds=float(median[1]),
+        classifier_seconds=classifier_seconds,
         runs=len(runs), seconds_each=[r[0] for r in runs], warm_up_seconds=warm_up,
         load_avg_1min=[load_before, os.getloadavg()[0]],
         peak_mb=peak, extra_mb=peak - baseline,
@@ -601,7 +606,7 @@ def run_measurement(python: str, spec: dict, timeout: float, mem_limit_mb: float
     if status is None and proc.returncode == 0 and out_path.exists():
         return json.loads(out_path.read_text())
     record = {"name": spec["name"], "impl": spec["impl"], "variant": spec["variant"],
-              "seconds": None, "adapt_seconds": None, "cpu_seconds": None, "peak_mb": None,
+              "seconds": None, "classifier_seconds": None, "cpu_seconds": None, "peak_mb": None,
               "extra_mb": None,
               "accuracy": None}
     if status == "timeout":
@@ -625,8 +630,8 @@ def fmt(value, spec, missing="-"):
 
 
 def markdown_table(records: list[dict]) -> str:
-    lines = ["| method | impl | variant | n | d | seconds | adapt s | cpu s | runs | peak MB "
-             "| extra MB | accuracy | status |",
+    lines = ["| method | impl | variant | n | d | seconds | cpu s | classifier s | runs "
+             "| peak MB | extra MB | accuracy | status |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     order = {m: i for i, m in enumerate(["source_only", *METHODS])}
     impl_order = {"baseline": 0, "transferkit": 1, "skada": 2, "adapt": 3}
@@ -634,8 +639,8 @@ def markdown_table(records: list[dict]) -> str:
                                             impl_order.get(r["impl"], 9), r["variant"])):
         lines.append(
             f"| {r['name']} | {r['impl']} | {r['variant']} | {r['n']:,} | {r['d']} "
-            f"| {fmt(r.get('seconds'), '.2f')} | {fmt(r.get('adapt_seconds'), '.2f')} "
-            f"| {fmt(r.get('cpu_seconds'), '.2f')} | {fmt(r.get('runs'), 'd')} "
+            f"| {fmt(r.get('seconds'), '.3f')} | {fmt(r.get('cpu_seconds'), '.3f')} "
+            f"| {fmt(r.get('classifier_seconds'), '.3f')} | {fmt(r.get('runs'), 'd')} "
             f"| {fmt(r.get('peak_mb'), '.0f')} | {fmt(r.get('extra_mb'), '.0f')} "
             f"| {fmt(r.get('accuracy'), '.3f')} | {r['status']} |")
     return "\n".join(lines)
@@ -663,16 +668,16 @@ def summary_table(records: list[dict]) -> str:
             if peers:
                 best = min(peers, key=lambda r: r["seconds"])
                 lines.append(
-                    f"| {name} | {n:,} | {tk['seconds']:.2f} | {best['impl']} "
-                    f"({best['variant']}) | {best['seconds']:.2f} "
-                    f"| {best['seconds'] / tk['seconds']:.1f}x | {tk['cpu_seconds']:.2f} "
-                    f"| {best['cpu_seconds']:.2f} "
+                    f"| {name} | {n:,} | {tk['seconds']:.3f} | {best['impl']} "
+                    f"({best['variant']}) | {best['seconds']:.3f} "
+                    f"| {best['seconds'] / tk['seconds']:.1f}x | {tk['cpu_seconds']:.3f} "
+                    f"| {best['cpu_seconds']:.3f} "
                     f"| {best['cpu_seconds'] / max(tk['cpu_seconds'], 1e-9):.1f}x "
                     f"| {tk['accuracy']:.3f} "
                     f"| {best['accuracy']:.3f} | {exact_acc} |")
             else:
-                lines.append(f"| {name} | {n:,} | {tk['seconds']:.2f} | no peer result | - | - "
-                             f"| {tk['cpu_seconds']:.2f} | - | - "
+                lines.append(f"| {name} | {n:,} | {tk['seconds']:.3f} | no peer result | - | - "
+                             f"| {tk['cpu_seconds']:.3f} | - | - "
                              f"| {tk['accuracy']:.3f} | - | {exact_acc} |")
     return "\n".join(lines)
 
@@ -725,19 +730,22 @@ def write_outputs(records: list[dict], results_json: Path, results_md: Path) -> 
                            if t is not None and m is not None)
     loads = [x for r in records for x in (r.get("load_avg_1min") or [])]
     load_text = (f" The machine's 1-minute load average during the measurements ranged "
-                 f"{min(loads):.1f}-{max(loads):.1f} on its 2 cores (other work was running), "
-                 "so wall-clock seconds are inflated and noisy; `cpu s` (user + system CPU "
-                 "seconds of the timed section, all threads) is less sensitive to that."
+                 f"{min(loads):.1f}-{max(loads):.1f} on its 2 cores"
+                 + (" (other work was running, so wall-clock seconds are inflated and noisy; "
+                    "`cpu s` is less sensitive to that)." if max(loads) > 1.5 else ".")
                  if loads else "")
     header = (
         "# bench_methods: transferkit vs skada 0.6.0 vs ADAPT 0.4.5\n\n"
         "Written by `python benchmarks/bench_methods.py` (settings, data and protocol: "
         "the script's docstring). Synthetic covariate-shift task, n_source = n_target = n, "
-        "2,000 held-out target rows for accuracy; 2 cores. `seconds`: wall clock of fit + "
-        "weights/mapping + downstream logistic regression fit + predict, the median of `runs` "
-        "repetitions in one process (after one uncounted warm-up run when the first run "
-        "took under a second); `adapt s`: the part before the downstream classifier "
-        "(median); `peak MB`: process peak RSS incl. interpreter, "
+        "2,000 held-out target rows for accuracy; 2 cores. `seconds`: wall clock of the "
+        "method (fit + source weights, or fit + mapping of the source and test rows; "
+        "TrAdaBoost: its fit), the median of `runs` back-to-back repetitions in one process "
+        "(after one uncounted warm-up run when the first run took under a second); `cpu s`: "
+        "user + system CPU seconds of the same (all threads, median); `classifier s`: the "
+        "downstream logistic regression's fit + predict on the last repetition's output, "
+        "timed once (the same work for every implementation, so not part of the "
+        "comparison); `peak MB`: process peak RSS incl. interpreter, "
         "imports (TensorFlow for ADAPT) and data; `extra MB`: peak RSS added by the timed "
         f"section. Limits per measurement (per record in the JSON): {limit_text}.{load_text}"
         "\n\n")
@@ -859,7 +867,7 @@ def main() -> None:
             base = {"name": name, "impl": impl, "variant": variant, "n": n, "n_source": n,
                     "n_target": n, "n_test": N_TEST, "d": d}
             if variant == "n/a":
-                record = {**base, "seconds": None, "adapt_seconds": None, "peak_mb": None,
+                record = {**base, "seconds": None, "classifier_seconds": None, "peak_mb": None,
                           "extra_mb": None, "accuracy": None, "status": "n/a",
                           "note": f"{impl} has no {name}"}
             else:

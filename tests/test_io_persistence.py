@@ -2,11 +2,9 @@
 task files (transferkit.taskfile) and the import weight of the package."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

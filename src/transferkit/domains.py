@@ -39,7 +39,8 @@ Example
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -75,12 +76,21 @@ _TAG_COLUMNS = [LABEL, DOMAIN, IS_TARGET]
 
 @dataclass(frozen=True)
 class DomainInfo:
-    """The tags of a tagged ``y`` as plain arrays (see :func:`read_domains`)."""
+    """The tags of a tagged ``y`` as plain arrays (see :func:`read_domains`).
+
+    ``domains`` (an object array of names) is built from ``domain_column`` on
+    first use: most estimators only need ``is_target``.
+    """
 
     labels: np.ndarray
-    domains: np.ndarray
+    domain_column: pd.Series = field(repr=False)
     is_target: np.ndarray
     labelled: np.ndarray
+
+    @cached_property
+    def domains(self) -> np.ndarray:
+        """The domain name of each row."""
+        return self.domain_column.to_numpy(dtype=object)
 
     @property
     def is_source(self) -> np.ndarray:
@@ -101,6 +111,10 @@ class DomainInfo:
 
 
 def _missing(labels: np.ndarray) -> np.ndarray:
+    if labels.dtype.kind == "f":
+        return np.isnan(labels)
+    if labels.dtype.kind in "iub":
+        return np.zeros(labels.shape, dtype=bool)
     return np.asarray(pd.isna(pd.Series(labels, dtype=object)), dtype=bool)
 
 
@@ -206,7 +220,7 @@ def read_domains(y, n_rows: int | None = None) -> DomainInfo:
         )
     return DomainInfo(
         labels=labels,
-        domains=y[DOMAIN].to_numpy(dtype=object),
+        domain_column=y[DOMAIN],
         is_target=is_target,
         labelled=labelled,
     )

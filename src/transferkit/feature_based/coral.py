@@ -60,6 +60,7 @@ from sklearn.covariance import ledoit_wolf, oas
 from transferkit.base import DomainAdapter, map_rows
 from transferkit.domains import DomainInfo, domain_rows
 from transferkit.feature_based._kernels import blas_threads, check_positive_float
+from transferkit.feature_based._moments import centred_row_norms, mean_and_scatter
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["CORAL"]
@@ -68,23 +69,20 @@ _FLOOR = 1e-10
 _SHRINKAGE = ("ledoit_wolf", "oas", None)
 
 
-def _ledoit_wolf(Xc: np.ndarray) -> np.ndarray:
-    """``sklearn.covariance.ledoit_wolf(Xc, assume_centered=True)[0]``, same formulas.
+def _ledoit_wolf(S: np.ndarray, n: int, row_sq_norms: np.ndarray) -> np.ndarray:
+    """Ledoit-Wolf shrunk covariance from the scatter matrix of centred rows.
 
-    For ``1 < d <= 1000`` (one feature block in scikit-learn) this repeats
-    scikit-learn's formulas without its input validation, computes
-    ``Xc.T @ Xc`` once instead of twice, and gets the sum of
-    ``(Xc**2).T @ (Xc**2)`` from the row norms,
-    :math:`\\sum_{j,k}\\sum_i x_{ij}^2 x_{ik}^2 = \\sum_i \\lVert x_i\\rVert^4`
-    (linear instead of quadratic in ``d``); otherwise it calls scikit-learn.
+    The formulas of ``sklearn.covariance.ledoit_wolf(Xc, assume_centered=True)``
+    (for ``1 < d <= 1000``, one feature block there), from what they use of
+    the centred rows ``Xc``: ``S = Xc.T @ Xc`` and the squared row norms
+    :math:`r_i = \\lVert x_i\\rVert^2`, since the sum of
+    ``(Xc**2).T @ (Xc**2)`` is
+    :math:`\\sum_{j,k}\\sum_i x_{ij}^2 x_{ik}^2 = \\sum_i r_i^2`.
     """
-    n, d = Xc.shape
-    if d == 1 or d > 1000:
-        return ledoit_wolf(Xc, assume_centered=True)[0]
-    emp_cov_trace = np.einsum("ij,ij->j", Xc, Xc) / n
+    d = S.shape[0]
+    emp_cov_trace = np.diag(S) / n  # the column sums of squares
     mu = np.sum(emp_cov_trace) / d
-    S = np.dot(Xc.T, Xc)
-    beta_ = np.sum(np.einsum("ij,ij->i", Xc, Xc) ** 2)
+    beta_ = np.sum(row_sq_norms**2)
     delta_ = np.sum(S**2) / n**2
     beta = 1.0 / (d * n) * (beta_ / n - delta_)
     delta = (delta_ - 2.0 * mu * emp_cov_trace.sum() + d * mu**2) / d
@@ -97,18 +95,23 @@ def _ledoit_wolf(Xc: np.ndarray) -> np.ndarray:
     return shrunk
 
 
-def _covariance(X: np.ndarray, shrinkage, reg: float) -> np.ndarray:
-    Xc = X - X.mean(axis=0)
-    if shrinkage == "ledoit_wolf":
-        C = _ledoit_wolf(Xc)
-    elif shrinkage == "oas":
-        C = oas(Xc, assume_centered=True)[0]
+def _mean_and_covariance(X: np.ndarray, shrinkage, reg: float):
+    """Mean and covariance estimate of the rows of ``X``."""
+    n, d = X.shape
+    if shrinkage == "oas" or (shrinkage == "ledoit_wolf" and (d == 1 or d > 1000)):
+        mean = X.mean(axis=0)
+        estimator = oas if shrinkage == "oas" else ledoit_wolf
+        C = estimator(X - mean, assume_centered=True)[0]
     else:
-        C = Xc.T @ Xc / X.shape[0]
+        mean, S = mean_and_scatter(X)
+        if shrinkage == "ledoit_wolf":
+            C = _ledoit_wolf(S, n, centred_row_norms(X, mean, S))
+        else:
+            C = S / n
     C = np.atleast_2d(C)
     C = (C + C.T) / 2.0
     C[np.diag_indices_from(C)] += reg
-    return C
+    return mean, C
 
 
 def _sym_power(C: np.ndarray, power: float) -> np.ndarray:
@@ -164,10 +167,10 @@ class CORAL(DomainAdapter):
                     f"CORAL needs at least 2 {name} rows to estimate a covariance; got "
                     f"{part.shape[0]}."
                 )
-        self.source_mean_ = Xs.mean(axis=0)
-        self.target_mean_ = Xt.mean(axis=0)
-        self.source_covariance_ = _covariance(Xs, self.shrinkage, reg)
-        self.target_covariance_ = _covariance(Xt, self.shrinkage, reg)
+        self.source_mean_, self.source_covariance_ = _mean_and_covariance(
+            Xs, self.shrinkage, reg)
+        self.target_mean_, self.target_covariance_ = _mean_and_covariance(
+            Xt, self.shrinkage, reg)
         self.transform_matrix_ = (_sym_power(self.source_covariance_, -0.5)
                                   @ _sym_power(self.target_covariance_, 0.5))
 

@@ -52,6 +52,7 @@ import numpy as np
 from transferkit.base import DomainAdapter, map_rows
 from transferkit.domains import DomainInfo, domain_rows
 from transferkit.feature_based._kernels import blas_threads
+from transferkit.feature_based._moments import mean_and_scatter
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["SubspaceAlignment"]
@@ -61,14 +62,14 @@ _VARIANCE_KEPT = 0.90
 
 def _pca(X: np.ndarray):
     """Mean, principal directions (d x r, descending) and variances of ``X``."""
-    mean = X.mean(axis=0)
-    Xc = X - mean
     n, d = X.shape
     if d <= n:
-        lam, U = np.linalg.eigh(Xc.T @ Xc / n)
+        mean, S = mean_and_scatter(X)
+        lam, U = np.linalg.eigh(S / n)
         lam, U = lam[::-1], U[:, ::-1]
     else:
-        _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+        mean = X.mean(axis=0)
+        _, s, Vt = np.linalg.svd(X - mean, full_matrices=False)
         lam, U = s**2 / n, Vt.T
     rank = int(np.sum(lam > 1e-10 * max(lam[0], np.finfo(float).tiny)))
     return mean, U[:, :rank], np.maximum(lam[:rank], 0.0)

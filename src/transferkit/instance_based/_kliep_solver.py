@@ -62,7 +62,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-__all__ = ["kliep_solve", "kliep_gap", "mean_log_likelihood"]
+__all__ = ["kliep_solve", "kliep_gap", "mean_log_likelihood", "scaled_problem",
+           "solve_scaled"]
 
 _MEMORY = 10  # nonmonotone line-search memory
 _ARMIJO = 1e-4
@@ -185,6 +186,32 @@ def _usable_centres(A: np.ndarray, b_vec: np.ndarray) -> np.ndarray:
     return (b_vec > 0) & np.isfinite(scaled_max)
 
 
+def scaled_problem(A: np.ndarray, b_vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(A~, usable)``: the simplex problem's matrix :math:`\\tilde A = A\\,\\mathrm{diag}(1/b)`
+    over the usable centres (see :func:`kliep_solve`), and which centres those are.
+
+    Rows of ``A~`` give the same fitted values as rows of ``A``:
+    ``A~[rows] @ beta == A[rows] @ theta`` with :math:`\\beta = b \\circ \\theta`.
+    """
+    usable = _usable_centres(A, b_vec)
+    if usable.all():
+        return A / b_vec, usable
+    return A[:, usable] / b_vec[usable], usable
+
+
+def solve_scaled(At: np.ndarray, tol: float = 1e-4, max_iter: int = 1000):
+    """Maximise :math:`\\frac1n\\sum_j \\log(\\tilde A\\beta)_j` over the simplex.
+
+    Returns :math:`\\beta` and its duality gap (``> tol`` only when ``max_iter``
+    stopped the solver).  ``At`` with no column is the problem without a usable
+    centre: an empty :math:`\\beta` and gap 0.
+    """
+    if At.shape[1] == 0:
+        return np.zeros(0), 0.0
+    beta, gap, _ = _solve_simplex(At, tol, max_iter)
+    return beta, gap
+
+
 def kliep_solve(A: np.ndarray, b_vec: np.ndarray, tol: float = 1e-4,
                 max_iter: int = 1000) -> np.ndarray:
     """Solve KLIEP's problem; return :math:`\\theta` (see the module docstring).
@@ -205,11 +232,8 @@ def kliep_solve(A: np.ndarray, b_vec: np.ndarray, tol: float = 1e-4,
     get :math:`\\theta_l = 0`: with them the likelihood would be unbounded.
     """
     theta = np.zeros(A.shape[1])
-    usable = _usable_centres(A, b_vec)
-    if not usable.any():
-        return theta
-    At = A[:, usable] / b_vec[usable]
-    beta, _, _ = _solve_simplex(At, tol, max_iter)
+    At, usable = scaled_problem(A, b_vec)
+    beta, _ = solve_scaled(At, tol, max_iter)
     theta[usable] = beta / b_vec[usable]
     return theta
 

@@ -70,9 +70,9 @@ from sklearn.utils.validation import check_is_fitted
 from transferkit.domains import DomainInfo, domain_rows, read_domains
 from transferkit.feature_based._kernels import blas_threads
 from transferkit.instance_based._kliep_solver import (
-    kliep_gap,
-    kliep_solve,
     mean_log_likelihood,
+    scaled_problem,
+    solve_scaled,
 )
 from transferkit.shift.kernels import median_heuristic
 from transferkit.validation import TransferKitInputError, check_matrix
@@ -356,20 +356,21 @@ class KLIEP(_KernelRatioModel):
                                random_state=rng.randint(2**31 - 1)).split(D2_t))
             scores = np.empty(len(sigmas))
             for k, sigma in enumerate(sigmas):
-                A = _gauss(D2_t, sigma)
-                b_vec = _gauss(D2_s, sigma).mean(axis=0)
-                fold_scores = []
-                for train, test in folds:
-                    theta = kliep_solve(A[train], b_vec, tol, max_iter)
-                    fold_scores.append(mean_log_likelihood(A[test] @ theta))
-                scores[k] = np.mean(fold_scores)
+                # each fold's problem is rows of the scaled full one: A~[test] @ beta
+                # is the held-out rows' fitted ratio
+                At, _ = scaled_problem(_gauss(D2_t, sigma), _gauss(D2_s, sigma).mean(axis=0))
+                scores[k] = np.mean([
+                    mean_log_likelihood(At[test] @ solve_scaled(At[train], tol, max_iter)[0])
+                    for train, test in folds])
             sigma = float(sigmas[int(np.argmax(scores))])
         else:
             sigma = float(sigmas[0])
         K_s = _gauss(D2_s, sigma)
-        A, b_vec = _gauss(D2_t, sigma), K_s.mean(axis=0)
-        theta = kliep_solve(A, b_vec, tol, max_iter)
-        gap = kliep_gap(A, b_vec, theta)
+        b_vec = K_s.mean(axis=0)
+        At, usable = scaled_problem(_gauss(D2_t, sigma), b_vec)
+        beta, gap = solve_scaled(At, tol, max_iter)
+        theta = np.zeros(len(b_vec))
+        theta[usable] = beta / b_vec[usable]
         if not gap <= tol:
             warnings.warn(
                 f"KLIEP stopped after max_iter={max_iter} iterations with its log-likelihood "

@@ -95,6 +95,8 @@ from transferkit.validation import TransferKitInputError
 __all__ = ["KMM", "project_box_sum", "kmm_objective"]
 
 _BLOCK = 2048
+#: Rows per kernel block of the Nyström features (bounds the block's memory).
+_ROW_BLOCK = 16384
 #: The Nyström path stops at this tolerance at the finest: its approximation
 #: error (about 1e-4 relative in the objective at 300 components) dominates, and
 #: at 1e-3 the objective is within about 1e-4 (relative) of the 1e-6 solution.
@@ -157,35 +159,47 @@ def _prox_box_sum(z, upper, low, high, rho, theta0):
     Minimises :math:`\\tfrac12\\lVert b - z\\rVert^2 + \\tfrac{\\rho}{2}(1^\\top b)^2`
     over :math:`\\{0 \\le b \\le B, \\text{low} \\le 1^\\top b \\le \\text{high}\\}`.
     KKT: :math:`b = \\mathrm{clip}(z - \\theta, 0, B)` with
-    :math:`\\theta = \\rho\\, 1^\\top b` when the sum lies inside the band
-    (a monotone piecewise-linear equation in :math:`\\theta`, solved exactly
-    on its linear piece as in :func:`project_box_sum`), otherwise the sum sits
-    on the nearer bound and :math:`b` is that bound's projection.  ``rho = 0``
-    is :func:`project_box_sum`.  Returns ``b`` and the warm start for the next call.
+    :math:`\\theta = \\rho\\, 1^\\top b` when the sum lies inside the band, i.e. the
+    root of :math:`h(\\theta) = \\theta - \\rho \\sum_i \\mathrm{clip}(z_i - \\theta, 0, B)`,
+    increasing and piecewise linear: Newton steps (each exact on the current
+    linear piece, warm-started at ``theta0``) inside a shrinking bracket find it.
+    Otherwise the sum sits on the nearer bound and :math:`b` is that bound's
+    projection.  ``rho = 0`` is :func:`project_box_sum`.  Returns ``b`` and the
+    warm start for the next call.
+
+    The prox runs once per iteration of the Nyström solver, so each Newton step
+    is a few passes over ``z``; when :math:`\\max_i z_i \\le B` the upper bound
+    cannot bind (:math:`\\theta \\ge 0`) and is not evaluated at all.
     """
     if rho <= 0:
         return project_box_sum(z, upper, low, high, theta0)
+    upper_binds = float(z.max()) > upper
     lo, hi = 0.0, max(float(z.max()), 0.0) + 1.0  # h(lo) <= 0 < h(hi)
     theta = theta0 if lo < theta0 < hi else 0.0
+    b = np.empty_like(z)
     for _ in range(200):
-        shifted = z - theta
-        h = theta - rho * float(np.clip(shifted, 0.0, upper).sum())
+        np.subtract(z, theta, out=b)
+        if upper_binds:
+            np.clip(b, 0.0, upper, out=b)
+            n_free = np.count_nonzero((b > 0) & (b < upper))
+        else:
+            np.maximum(b, 0.0, out=b)
+            n_free = np.count_nonzero(b)
+        total = float(b.sum())
+        h = theta - rho * total
+        if abs(h) <= 1e-12 * max(1.0, abs(theta)):
+            break
         if h < 0:
             lo = theta
         else:
             hi = theta
-        free = (shifted > 0) & (shifted < upper)
-        cand = rho * (float(z[free].sum()) + upper * float((shifted >= upper).sum())) / (
-            1.0 + rho * float(free.sum()))
-        b = np.clip(z - cand, 0.0, upper)
-        if abs(cand - rho * float(b.sum())) <= 1e-12 * max(1.0, abs(cand)):
-            theta = cand
-            break
+        # the root if theta's linear piece is the right one (slope 1 + rho * n_free)
+        cand = theta - h / (1.0 + rho * n_free)
         theta = cand if lo < cand < hi else 0.5 * (lo + hi)
         if hi - lo <= 1e-15 * max(1.0, abs(hi)):
+            b = np.clip(z - theta, 0.0, upper)
+            total = float(b.sum())
             break
-    b = np.clip(z - theta, 0.0, upper)
-    total = float(b.sum())
     if low <= total <= high:
         return b, theta
     bound = high if total > high else low
@@ -463,23 +477,22 @@ class KMM(BaseEstimator):
                 beta = _polish(beta, K, kappa, upper, low, high)
                 objective = kmm_objective(beta, K, kappa)
         else:
-            Phi_s, Phi_t = self._nystroem(Xs, Xt, sigma, rng)
+            Phi_s, target_sum = self._nystroem(Xs, Xt, sigma, rng)
             diag = np.maximum(1.0 - np.einsum("ij,ij->i", Phi_s, Phi_s, dtype=np.float64), 0.0)
-            kappa = (n_s / n_t) * (Phi_s @ Phi_t.sum(axis=0, dtype=np.float64).astype(
-                Phi_s.dtype)).astype(np.float64)
-            gram = (Phi_s.T @ Phi_s).astype(np.float64)
-            with _one_blas_thread():
-                lipschitz = float(np.linalg.eigvalsh(gram)[-1]) + float(diag.max())
+            kappa = (n_s / n_t) * (Phi_s @ target_sum.astype(Phi_s.dtype)).astype(np.float64)
 
             def matvec(b):
                 bf = b.astype(Phi_s.dtype)
                 return (Phi_s @ (Phi_s.T @ bf)).astype(np.float64) + diag * b
 
-            c, deflated_lipschitz = _deflation(matvec, n_s, rng)
-            if deflated_lipschitz is not None and deflated_lipschitz < lipschitz:
-                lipschitz = deflated_lipschitz
-            else:
-                c = 0.0
+            c, lipschitz = _deflation(matvec, n_s, rng)
+            # |eig(K - c 11^T)| <= lambda_max(K), and lambda_max(K) >= 1'K1 / n = c n: a
+            # deflated bound below c n beats the plain one, which is needed only otherwise
+            if lipschitz is None or lipschitz >= c * n_s:
+                gram = (Phi_s.T @ Phi_s).astype(np.float64)
+                plain = float(np.linalg.eigvalsh(gram)[-1]) + float(diag.max())
+                if lipschitz is None or plain <= lipschitz:
+                    c, lipschitz = 0.0, plain
             beta, n_iter = _fista(matvec, kappa, max(lipschitz, 1e-12), upper, low, high,
                                   max(tol, _NYSTROEM_TOL), max_iter, c=c)
             objective = float(0.5 * beta @ matvec(beta) - kappa @ beta)
@@ -493,7 +506,12 @@ class KMM(BaseEstimator):
         return self
 
     def _nystroem(self, Xs, Xt, sigma, rng):
-        """Nyström features of the source and target rows (float32 when large)."""
+        """Nyström features of the source rows (float32) and the sum of the target rows' ones.
+
+        Only :math:`\\Phi_t^\\top 1 = P^\\top \\sum_j k(L, x^t_j)` (``P`` the
+        landmark projection) enters :math:`\\kappa`, so the target rows' kernel
+        columns are summed and never multiplied by ``P``.
+        """
         m = _check_positive_int(self.n_components, "n_components")
         n_s, n_t = Xs.shape[0], Xt.shape[0]
         m = min(m, n_s + n_t)
@@ -507,16 +525,18 @@ class KMM(BaseEstimator):
         proj = evecs[:, keep] / np.sqrt(evals[keep])
         dtype = np.float32
         L = landmarks.astype(dtype)
-        proj = proj.astype(dtype)
 
-        def features(A):
-            out = np.empty((A.shape[0], proj.shape[1]), dtype=dtype)
-            for start in range(0, A.shape[0], 16384):
-                block = A[start:start + 16384].astype(dtype)
-                out[start:start + 16384] = _gauss(_sq_distances(block, L), sigma) @ proj
-            return out
+        def kernel_blocks(A):
+            for start in range(0, A.shape[0], _ROW_BLOCK):
+                block = A[start:start + _ROW_BLOCK].astype(dtype)
+                yield start, _gauss(_sq_distances(block, L), sigma)
 
-        return features(Xs), features(Xt)
+        proj_f = proj.astype(dtype)
+        Phi_s = np.empty((n_s, proj.shape[1]), dtype=dtype)
+        for start, K in kernel_blocks(Xs):
+            Phi_s[start:start + K.shape[0]] = K @ proj_f
+        column_sums = sum(K.sum(axis=0, dtype=np.float64) for _, K in kernel_blocks(Xt))
+        return Phi_s, column_sums @ proj
 
     def compute_weights(self, X):
         """Not available: KMM is transductive (weights exist only for fitted source rows).

@@ -141,16 +141,23 @@ def median_heuristic(X, Y=None, max_samples: int = 1000, random_state=None) -> f
                 f"X has {Z.shape[1]} features but Y has {Y.shape[1]}; both samples "
                 "must have the same feature columns."
             )
-        Z = np.vstack([Z, Y])
     if not isinstance(max_samples, numbers.Integral) or max_samples < 2:
         raise TransferKitInputError(f"max_samples must be an integer >= 2, got {max_samples!r}.")
-    return _median_distance(Z, max_samples, random_state)
+    return _median_distance(Z, max_samples, random_state, Y)
 
 
-def _median_distance(Z: np.ndarray, max_samples: int, random_state) -> float:
-    if Z.shape[0] > max_samples:
-        rows = check_random_state(random_state).choice(Z.shape[0], max_samples, replace=False)
-        Z = Z[rows]
+def _median_distance(Z: np.ndarray, max_samples: int, random_state, Y=None) -> float:
+    """Median distance of the rows of ``Z`` and ``Y`` pooled (subsampled to ``max_samples``).
+
+    The subsample is gathered from the two arrays: the pooled matrix is never built.
+    """
+    n_z = Z.shape[0]
+    n_total = n_z + (0 if Y is None else Y.shape[0])
+    if n_total > max_samples:
+        rows = check_random_state(random_state).choice(n_total, max_samples, replace=False)
+        Z = Z[rows] if Y is None else np.vstack([Z[rows[rows < n_z]], Y[rows[rows >= n_z] - n_z]])
+    elif Y is not None:
+        Z = np.vstack([Z, Y])
     if Z.shape[0] < 2:
         return 1.0
     distances = pdist(np.asarray(Z, dtype=np.float64))
