@@ -730,10 +730,8 @@ def write_outputs(records: list[dict], results_json: Path, results_md: Path) -> 
                            if t is not None and m is not None)
     loads = [x for r in records for x in (r.get("load_avg_1min") or [])]
     load_text = (f" The machine's 1-minute load average during the measurements ranged "
-                 f"{min(loads):.1f}-{max(loads):.1f} on its 2 cores"
-                 + (" (other work was running, so wall-clock seconds are inflated and noisy; "
-                    "`cpu s` is less sensitive to that)." if max(loads) > 1.5 else ".")
-                 if loads else "")
+                 f"{min(loads):.1f}-{max(loads):.1f} on its 2 cores (the measurements' own "
+                 "threads count in it)." if loads else "")
     header = (
         "# bench_methods: transferkit vs skada 0.6.0 vs ADAPT 0.4.5\n\n"
         "Written by `python benchmarks/bench_methods.py` (settings, data and protocol: "
