@@ -45,7 +45,37 @@ def test_stack_domains_arrays_rows_and_tags():
     assert y["domain"].tolist() == ["source"] * 3 + ["target"] * 2
     assert y["is_target"].tolist() == [False, False, False, True, True]
     assert y["label"].iloc[:4].tolist() == [0, 1, 0, 1]
-    assert np.isnan(y["label"].iloc[4])
+    assert pd.isna(y["label"].iloc[4])
+
+
+@pytest.mark.parametrize("source, target, column_dtype, kind", [
+    ([0, 1, 0], [1, None], "Int64", "i"),  # integers with a missing label
+    ([0, 1, 0], [1, 0], "int64", "i"),
+    ([0.0, 1.0, 0.0], [1.0, None], "float64", "f"),  # floats stay floats
+    (["a", "b", "a"], ["b", None], None, None)])
+def test_integer_labels_stay_integers_with_missing_values(source, target, column_dtype, kind):
+    """Integer class labels with unlabelled rows: a nullable integer column, integers
+    back from labels_of (not 1.0), and floats with NaN in info.labels."""
+    _, y = stack_domains(np.zeros((3, 1)), source, np.ones((2, 1)), target)
+    if column_dtype is not None:
+        assert str(y["label"].dtype) == column_dtype
+    info = read_domains(y)
+    values = info.labels_of(info.labelled)
+    assert values.tolist() == [*source, *[t for t in target if t is not None]]
+    if kind is not None:
+        assert values.dtype.kind == kind
+    if column_dtype == "Int64":
+        assert info.labels.dtype == np.float64 and np.isnan(info.labels[4])
+        assert info.labels_of(np.arange(5)).dtype == np.float64  # an unlabelled row: NaN
+
+
+def test_classifier_predicts_the_integer_labels_it_was_given():
+    from transferkit.baselines import TargetOnly
+    rng = np.random.default_rng(0)
+    X, y = stack_domains(rng.normal(size=(40, 2)), rng.integers(0, 2, 40),
+                         rng.normal(size=(30, 2)), [0, 1] * 10 + [None] * 10)
+    pred = TargetOnly().fit(X, y).predict(X[:5])
+    assert pred.dtype.kind == "i" and set(pred.tolist()) <= {0, 1}
 
 
 def test_stack_domains_unlabelled_target_by_default():

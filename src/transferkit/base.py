@@ -77,7 +77,7 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
             )
         if self.task != "auto":
             return self.task
-        return infer_task(info.labels[info.labelled])
+        return infer_task(info.labels_of(info.labelled))
 
     def fit(self, X, y):
         info = read_domains(y, n_rows=len(X))
@@ -93,7 +93,7 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
                 f"({int(info.labelled_source.sum())} labelled source rows, "
                 f"{int(info.labelled_target.sum())} labelled target rows)."
             )
-        labels = info.labels[rows]
+        labels = info.labels_of(rows)
         if self.task_ == "classification":
             if len(np.unique(labels.astype(str))) < 2:
                 raise TransferKitInputError(

@@ -86,11 +86,27 @@ class DomainInfo:
     domain_column: pd.Series = field(repr=False)
     is_target: np.ndarray
     labelled: np.ndarray
+    #: dtype the labelled rows' labels were given in, when ``labels`` cannot hold it
+    #: (integer labels of a column with missing values are stored as floats)
+    label_dtype: np.dtype | None = None
 
     @cached_property
     def domains(self) -> np.ndarray:
         """The domain name of each row."""
         return self.domain_column.to_numpy(dtype=object)
+
+    def labels_of(self, rows) -> np.ndarray:
+        """The labels of ``rows`` (a mask or indices) in the type they were given.
+
+        ``labels[rows]``, except that integer class labels of a column with missing
+        values (stored as floats with NaN) come back as integers when every one
+        of ``rows`` is labelled: a classifier trained on them then predicts
+        ``1``, not ``1.0``.
+        """
+        values = self.labels[rows]
+        if self.label_dtype is not None and not np.isnan(values).any():
+            return values.astype(self.label_dtype)
+        return values
 
     @property
     def is_source(self) -> np.ndarray:
@@ -149,10 +165,14 @@ def tag_domains(labels, domains, is_target) -> pd.DataFrame:
             IS_TARGET: np.asarray(is_target, dtype=bool),
         }
     )
-    # Present missing labels uniformly as NaN, and numbers as numbers.
+    # Present missing labels uniformly as NaN, and numbers as numbers; integer labels
+    # with missing values become a nullable integer column ("Int64"), not floats.
     tagged[LABEL] = tagged[LABEL].where(~tagged[LABEL].isna(), np.nan)
     converted = pd.to_numeric(tagged[LABEL], errors="coerce")
     if converted.notna().sum() == tagged[LABEL].notna().sum():
+        if (converted.dtype.kind == "f"
+                and pd.api.types.infer_dtype(tagged[LABEL], skipna=True) == "integer"):
+            converted = converted.astype("Int64")
         tagged[LABEL] = converted
     return tagged
 
@@ -201,7 +221,15 @@ def read_domains(y, n_rows: int | None = None) -> DomainInfo:
             f"{type(y).__name__}. For two separate arrays you can also call "
             "est.fit_domains(X_source, y_source, X_target, y_target)."
         )
-    labels = y[LABEL].to_numpy()
+    label_column, label_dtype = y[LABEL], None
+    if (pd.api.types.is_extension_array_dtype(label_column.dtype)
+            and pd.api.types.is_integer_dtype(label_column.dtype)):
+        # nullable integers (missing labels): floats with NaN, like every other numeric
+        # column with missing labels; labels_of gives the integers back
+        labels = label_column.to_numpy(dtype=np.float64, na_value=np.nan)
+        label_dtype = np.dtype(np.int64)
+    else:
+        labels = label_column.to_numpy()
     if n_rows is not None and n_rows != len(labels):
         raise TransferKitInputError(
             f"X has {n_rows} rows but y has {len(labels)}; they must align."
@@ -221,6 +249,7 @@ def read_domains(y, n_rows: int | None = None) -> DomainInfo:
     return DomainInfo(
         labels=labels,
         domain_column=y[DOMAIN],
+        label_dtype=label_dtype,
         is_target=is_target,
         labelled=labelled,
     )

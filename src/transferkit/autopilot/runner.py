@@ -193,7 +193,7 @@ class Autopilot:
             raise TransferKitInputError(
                 "No labelled rows in any domain: the autopilot needs labelled source rows."
             )
-        task = self.task if self.task != "auto" else infer_task(info.labels[info.labelled])
+        task = self.task if self.task != "auto" else infer_task(info.labels_of(info.labelled))
         if task not in ("classification", "regression"):
             raise TransferKitInputError(
                 f"task must be 'auto', 'classification' or 'regression', got {task!r}."
@@ -202,11 +202,11 @@ class Autopilot:
             raise TransferKitInputError(
                 "The source domain(s) have no labelled rows: nothing to transfer from."
             )
-        check_target_labels(info.labels[info.labelled_source],
-                            info.labels[info.labelled_target], task)
+        check_target_labels(info.labels_of(info.labelled_source),
+                            info.labels_of(info.labelled_target), task)
         classes = ()
         if task == "classification":
-            classes = tuple(sorted(pd.unique(pd.Series(info.labels[info.labelled],
+            classes = tuple(sorted(pd.unique(pd.Series(info.labels_of(info.labelled),
                                                         dtype=object)), key=str))
             if (self.positive_label is not None
                     and self.positive_label not in set(classes)):
@@ -331,8 +331,8 @@ class Autopilot:
             return None
         if self.positive_label is not None:
             return self.positive_label
-        target = info.labels[info.labelled_target]
-        labels = target if len(target) else info.labels[info.labelled]
+        target = info.labels_of(info.labelled_target)
+        labels = target if len(target) else info.labels_of(info.labelled)
         counts = pd.Series(labels, dtype=object).value_counts()
         return counts.index[-1]
 

@@ -525,16 +525,18 @@ class TargetScorer:
 
     def __call__(self, estimator, X, y, sample_weight=None, **kwargs: Any) -> float:
         if _is_tagged(y):
-            labels = y["label"].to_numpy()
-            keep = y["is_target"].to_numpy(dtype=bool) & ~pd.isna(y["label"]).to_numpy()
+            keep = y["is_target"].to_numpy(dtype=bool) & y["label"].notna().to_numpy()
+            rows = np.flatnonzero(keep)
+            # the labelled rows alone: a nullable integer column gives integers
+            y_true = y["label"].iloc[rows].to_numpy()
         else:
             labels = _as_1d(y, "y")
             keep = ~np.asarray(pd.isna(pd.Series(labels, dtype=object)), dtype=bool)
-        rows = np.flatnonzero(keep)
+            rows = np.flatnonzero(keep)
+            y_true = labels[rows]
         if rows.size == 0:
             return float("nan")
         X_rows = _safe_indexing(X, rows)
-        y_true = labels[rows]
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)[rows]
         y_pred = np.asarray(estimator.predict(X_rows))
         if self.spec.task == "regression":

@@ -106,7 +106,7 @@ class _LabelledRowSplitter(BaseCrossValidator):
         pool = np.flatnonzero(self._pool(info))
         if pool.size == 0:
             raise TransferKitInputError(f"No {self._what}. {self._no_rows_hint()}")
-        labels = info.labels[pool]
+        labels = info.labels_of(pool)
         task = self.task or infer_task(labels)
         stratified = bool(self.stratify) and task == "classification"
         auto = isinstance(self.n_splits, str)
@@ -374,12 +374,12 @@ def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None) 
             f"{bad[:5].tolist()}); transfer is evaluated on labelled target rows only."
         )
     task, classes, positive_label = _resolve_labels(
-        info.labels[info.labelled_target], task, positive_label
+        info.labels_of(info.labelled_target), task, positive_label
     )
     y_pred, y_score, fit_seconds, predict_seconds = _fit_predict(
         estimator, X, y, train, test, task, classes, positive_label
     )
-    result = _metrics(task, info.labels[test], y_pred, y_score, classes, positive_label)
+    result = _metrics(task, info.labels_of(test), y_pred, y_score, classes, positive_label)
     result["fit_seconds"] = fit_seconds
     result["predict_seconds"] = predict_seconds
     result["n_train"] = int(train.size)

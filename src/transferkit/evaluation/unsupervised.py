@@ -170,12 +170,12 @@ def iwcv_fit_and_score(
     if w.shape[0] != len(y):
         raise TransferKitInputError(f"weights has {w.shape[0]} entries but y has {len(y)}.")
     task, classes, positive_label = _resolve_labels(
-        info.labels[info.labelled_source], task, positive_label
+        info.labels_of(info.labelled_source), task, positive_label
     )
     y_pred, y_score, fit_seconds, predict_seconds = _fit_predict(
         estimator, X, y, train, test, task, classes, positive_label
     )
-    y_true = info.labels[test]
+    y_true = info.labels_of(test)
     result = _metrics(task, y_true, y_pred, y_score, classes, positive_label, w[test])
     plain = _metrics(task, y_true, y_pred, y_score, classes, positive_label)
     result.update({f"unweighted_{k}": v for k, v in plain.items()})

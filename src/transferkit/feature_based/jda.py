@@ -166,7 +166,7 @@ class JDA(_KernelComponents):
                 "JDA needs labelled source rows (its class-conditional terms use the source "
                 "labels); the source domain(s) have none."
             )
-        labelled = info.labels[info.labelled]
+        labelled = info.labels_of(info.labelled)
         if self.task == "auto" and infer_task(labelled) == "regression":
             raise TransferKitInputError(
                 "JDA is for classification, but the labels look continuous (regression). "

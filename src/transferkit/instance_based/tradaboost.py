@@ -73,7 +73,7 @@ def _labelled_rows(self, X, y, regression: bool):
     if not info.labelled_source.any():
         raise TransferKitInputError(f"{name} needs labelled source rows; the source has none.")
     rows = np.flatnonzero(info.labelled)
-    labels = info.labels[rows]
+    labels = info.labels_of(rows)
     if regression:
         try:
             labels = labels.astype(np.float64)

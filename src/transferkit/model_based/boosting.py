@@ -140,8 +140,8 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
                 "none. Use the source model alone (SourceOnly) or an unsupervised method."
             )
         rng = check_random_state(self.random_state)
-        Xs, ls = X_arr[info.labelled_source], info.labels[info.labelled_source]
-        Xt, lt = X_arr[info.labelled_target], info.labels[info.labelled_target]
+        Xs, ls = X_arr[info.labelled_source], info.labels_of(info.labelled_source)
+        Xt, lt = X_arr[info.labelled_target], info.labels_of(info.labelled_target)
         source = (clone(self.source_estimator) if self.source_estimator is not None
                   else self._default_source(rng.randint(np.iinfo(np.int32).max)))
         src_labels = self._source_labels(ls)

@@ -126,7 +126,7 @@ class _RegularizedBase(DomainAwareMixin, BaseEstimator):
             )
         self.n_features_in_ = X_arr.shape[1]
         src, tgt = info.labelled_source, info.labelled_target
-        return X_arr[src], info.labels[src], X_arr[tgt], info.labels[tgt]
+        return X_arr[src], info.labels_of(src), X_arr[tgt], info.labels_of(tgt)
 
     def _grid(self, Xt):
         if isinstance(self.lambdas, str) and self.lambdas == "auto":
