@@ -186,15 +186,20 @@ def _usable_centres(A: np.ndarray, b_vec: np.ndarray) -> np.ndarray:
     return (b_vec > 0) & np.isfinite(scaled_max)
 
 
-def scaled_problem(A: np.ndarray, b_vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def scaled_problem(A: np.ndarray, b_vec: np.ndarray,
+                   overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(A~, usable)``: the simplex problem's matrix :math:`\\tilde A = A\\,\\mathrm{diag}(1/b)`
     over the usable centres (see :func:`kliep_solve`), and which centres those are.
 
     Rows of ``A~`` give the same fitted values as rows of ``A``:
     ``A~[rows] @ beta == A[rows] @ theta`` with :math:`\\beta = b \\circ \\theta`.
+    ``overwrite=True`` may compute ``A~`` in ``A`` itself.
     """
     usable = _usable_centres(A, b_vec)
     if usable.all():
+        if overwrite:
+            A /= b_vec
+            return A, usable
         return A / b_vec, usable
     return A[:, usable] / b_vec[usable], usable
 

@@ -340,7 +340,8 @@ class KLIEP(_KernelRatioModel):
         rng = check_random_state(self.random_state)
         sigmas, search = _bandwidth_candidates(self.bandwidth, self.bandwidth_grid, Xs, Xt,
                                                rng)
-        Xt_used = Xt[_sample_rows(Xt.shape[0], cap, rng)]
+        used = _sample_rows(Xt.shape[0], cap, rng)
+        Xt_used = Xt if used.size == Xt.shape[0] else Xt[used]
         centres = self._choose_centres(Xt_used, rng)
         D2_t = _sq_distances(Xt_used, centres)
         D2_s = _sq_distances(Xs, centres)
@@ -355,19 +356,23 @@ class KLIEP(_KernelRatioModel):
             folds = list(KFold(min(n_folds, Xt_used.shape[0]), shuffle=True,
                                random_state=rng.randint(2**31 - 1)).split(D2_t))
             scores = np.empty(len(sigmas))
+            A_buffer, K_buffer = np.empty_like(D2_t), np.empty_like(D2_s)
             for k, sigma in enumerate(sigmas):
                 # each fold's problem is rows of the scaled full one: A~[test] @ beta
                 # is the held-out rows' fitted ratio
-                At, _ = scaled_problem(_gauss(D2_t, sigma), _gauss(D2_s, sigma).mean(axis=0))
+                b_vec = _gauss_into(D2_s, sigma, K_buffer).mean(axis=0)
+                At, _ = scaled_problem(_gauss_into(D2_t, sigma, A_buffer), b_vec,
+                                       overwrite=True)
                 scores[k] = np.mean([
                     mean_log_likelihood(At[test] @ solve_scaled(At[train], tol, max_iter)[0])
                     for train, test in folds])
             sigma = float(sigmas[int(np.argmax(scores))])
         else:
             sigma = float(sigmas[0])
-        K_s = _gauss(D2_s, sigma)
+        # the final fit is the distances' last use: the kernels overwrite them
+        K_s = _gauss_into(D2_s, sigma, D2_s)
         b_vec = K_s.mean(axis=0)
-        At, usable = scaled_problem(_gauss(D2_t, sigma), b_vec)
+        At, usable = scaled_problem(_gauss_into(D2_t, sigma, D2_t), b_vec, overwrite=True)
         beta, gap = solve_scaled(At, tol, max_iter)
         theta = np.zeros(len(b_vec))
         theta[usable] = beta / b_vec[usable]
@@ -624,10 +629,15 @@ class RuLSIF(_KernelRatioModel):
             pairs_s = rng.choice(n_s, size=n_pairs, replace=False)
             pairs_t = rng.choice(n_t, size=n_pairs, replace=False)
             scores = np.empty((len(sigmas), len(regs)))
-        # Each bandwidth's kernel matrices are computed once, into reused buffers.
-        # The final fit needs the moments of the chosen bandwidth: those of the
-        # best one so far (the row of np.argmin(scores[:i + 1])) are kept.
-        Phi_s, Phi_t = np.empty_like(D2_s), np.empty_like(D2_t)
+        # Each bandwidth's kernel matrices are computed once, into reused buffers
+        # (with one bandwidth, into the distances themselves: fresh arrays of this
+        # size cost page faults comparable to the arithmetic).  The final fit needs
+        # the moments of the chosen bandwidth: those of the best one so far (the row
+        # of np.argmin(scores[:i + 1])) are kept.
+        if len(sigmas) == 1:
+            Phi_s, Phi_t = D2_s, D2_t
+        else:
+            Phi_s, Phi_t = np.empty_like(D2_s), np.empty_like(D2_t)
         if search:
             held_out = np.empty((2, n_pairs, centres.shape[0]))
         for i, s in enumerate(sigmas):
