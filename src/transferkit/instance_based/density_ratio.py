@@ -307,8 +307,8 @@ class KLIEP(_KernelRatioModel):
     >>> import numpy as np
     >>> from transferkit.domains import stack_domains
     >>> rng = np.random.default_rng(0)
-    >>> X, y = stack_domains(rng.normal(0, 1, (200, 1)), np.zeros(200),
-    ...                      rng.normal(1, 1, (100, 1)))
+    >>> X, y = stack_domains(rng.normal(0, 1, (200, 2)), np.zeros(200),
+    ...                      rng.normal(1, 1, (100, 2)))
     >>> kliep = KLIEP(n_folds=3, random_state=0).fit(X, y)
     >>> w = kliep.weights_[:200]
     >>> bool(w[X[:200, 0] > 1].mean() > w[X[:200, 0] < 0].mean())
