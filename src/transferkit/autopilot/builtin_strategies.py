@@ -6,6 +6,8 @@ here (or in user code); the runner does not change.
 
 from __future__ import annotations
 
+import inspect
+
 from sklearn.linear_model import LogisticRegressionCV, RidgeCV
 
 from transferkit.autopilot.registry import TARGET_ONLY, Strategy, TaskInfo, register_strategy
@@ -17,10 +19,24 @@ def _needs_target_labels(task: TaskInfo) -> bool:
     return task.has_target_labels
 
 
+#: LogisticRegressionCV settings that scikit-learn >= 1.8 asks for explicitly (the
+#: same L2 model and accuracy-based choice of C; the new fitted attributes), passed
+#: only where that version's signature has them.
+_NEW_LOGISTIC_CV_DEFAULTS = {"l1_ratios": (0.0,), "use_legacy_attributes": False}
+
+
+def _logistic_cv(**params):
+    """``LogisticRegressionCV(**params)``, without the installed version's FutureWarnings."""
+    accepted = inspect.signature(LogisticRegressionCV).parameters
+    if "use_legacy_attributes" in accepted:
+        params = {**_NEW_LOGISTIC_CV_DEFAULTS, **params}
+    return LogisticRegressionCV(scoring="accuracy", **params)
+
+
 def _linear_probe(task: TaskInfo, seed):
     """A linear head on frozen backbone features, its L2 strength tuned by 3-fold CV."""
     if task.task == "classification":
-        head = LogisticRegressionCV(Cs=8, cv=3, class_weight="balanced", max_iter=3000)
+        head = _logistic_cv(Cs=8, cv=3, class_weight="balanced", max_iter=3000)
     else:
         head = RidgeCV(alphas=(0.01, 0.1, 1.0, 10.0, 100.0))
     return TargetOnly(estimator=head, task=task.task, random_state=seed)
