@@ -74,8 +74,8 @@ def _ledoit_wolf(S: np.ndarray, n: int, row_sq_norms: np.ndarray) -> np.ndarray:
 
     The formulas of ``sklearn.covariance.ledoit_wolf(Xc, assume_centered=True)``
     (for ``1 < d <= 1000``, one feature block there), from what they use of
-    the centred rows ``Xc``: ``S = Xc.T @ Xc`` and the squared row norms
-    :math:`r_i = \\lVert x_i\\rVert^2`, since the sum of
+    the centred rows ``Xc``: ``S = Xc.T @ Xc`` and their squared norms
+    :math:`r_i = \\lVert x_i - \\mu\\rVert^2`, since the sum of
     ``(Xc**2).T @ (Xc**2)`` is
     :math:`\\sum_{j,k}\\sum_i x_{ij}^2 x_{ik}^2 = \\sum_i r_i^2`.
     """

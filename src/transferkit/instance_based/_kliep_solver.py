@@ -63,7 +63,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 __all__ = ["kliep_solve", "kliep_gap", "mean_log_likelihood", "scaled_problem",
-           "solve_scaled"]
+           "solve_scaled", "unscale"]
 
 _MEMORY = 10  # nonmonotone line-search memory
 _ARMIJO = 1e-4
@@ -236,9 +236,14 @@ def kliep_solve(A: np.ndarray, b_vec: np.ndarray, tol: float = 1e-4,
     Centres whose source mass ``b_vec[l]`` is 0 (a kernel that underflowed)
     get :math:`\\theta_l = 0`: with them the likelihood would be unbounded.
     """
-    theta = np.zeros(A.shape[1])
     At, usable = scaled_problem(A, b_vec)
     beta, _ = solve_scaled(At, tol, max_iter)
+    return unscale(beta, b_vec, usable)
+
+
+def unscale(beta: np.ndarray, b_vec: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """:math:`\\theta = \\beta / b` on the usable centres, 0 on the others."""
+    theta = np.zeros(len(b_vec))
     theta[usable] = beta / b_vec[usable]
     return theta
 

@@ -73,6 +73,7 @@ from transferkit.instance_based._kliep_solver import (
     mean_log_likelihood,
     scaled_problem,
     solve_scaled,
+    unscale,
 )
 from transferkit.shift.kernels import median_heuristic
 from transferkit.validation import TransferKitInputError, check_matrix
@@ -374,8 +375,7 @@ class KLIEP(_KernelRatioModel):
         b_vec = K_s.mean(axis=0)
         At, usable = scaled_problem(_gauss_into(D2_t, sigma, D2_t), b_vec, overwrite=True)
         beta, gap = solve_scaled(At, tol, max_iter)
-        theta = np.zeros(len(b_vec))
-        theta[usable] = beta / b_vec[usable]
+        theta = unscale(beta, b_vec, usable)
         if not gap <= tol:
             warnings.warn(
                 f"KLIEP stopped after max_iter={max_iter} iterations with its log-likelihood "
