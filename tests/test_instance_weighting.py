@@ -8,6 +8,8 @@ brute-force nearest-neighbour count, and a hand fit on the selected rows;
 plus known-ratio Gaussian shifts and the shared weighter contract.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,7 +29,12 @@ from transferkit.instance_based import (
     NearestNeighbourWeights,
     RuLSIF,
 )
-from transferkit.instance_based._kliep_solver import kliep_gap, kliep_solve
+from transferkit.instance_based._kliep_solver import (
+    kliep_gap,
+    kliep_solve,
+    scaled_problem,
+    solve_scaled,
+)
 from transferkit.instance_based.density_ratio import lsif_loo_scores
 from transferkit.instance_based.kmm import _prox_box_sum, kmm_objective, project_box_sum
 from transferkit.shift.kernels import kernel_matrix
@@ -275,6 +282,9 @@ def test_kliep_solver_corner_cases():
     assert p.sum() == pytest.approx(1.0) and np.all(p >= 0)
     grid = np.random.default_rng(0).dirichlet(np.ones(4), size=20000)
     assert np.sum((p - v) ** 2) <= np.min(np.sum((grid - v) ** 2, axis=1)) + 1e-12
+    # huge coordinates (a gradient step at a nearly unfitted row): still on the simplex
+    np.testing.assert_array_equal(project_to_simplex(np.array([3e21, 1e21, 5.0])), [1, 0, 0])
+    np.testing.assert_allclose(project_to_simplex(v + 1e6), p, atol=1e-9)
 
 
 def test_kliep_warns_when_max_iter_stops_it_early():
@@ -288,7 +298,9 @@ def test_kliep_lcv_score_matches_hand_computation():
     Xs, Xt = _shift_data(40, 25, d=2, seed=3)
     X, y = stack_domains(Xs, np.zeros(40), Xt)
     grid = (0.5, 2.0)
-    kliep = KLIEP(bandwidth_grid=grid, n_centres=8, n_folds=3, random_state=5).fit(X, y)
+    # tight tol: the folds start from each other's solutions, the reference starts cold
+    kliep = KLIEP(bandwidth_grid=grid, n_centres=8, n_folds=3, tol=1e-10,
+                  random_state=5).fit(X, y)
     from sklearn.model_selection import KFold
     from sklearn.utils import check_random_state
 
@@ -305,11 +317,45 @@ def test_kliep_lcv_score_matches_hand_computation():
         b = _gauss_matrix(Xs, centres, sigma).mean(axis=0)
         fold_scores = []
         for train, test in folds:
-            theta = kliep_solve(A[train], b, 1e-4, 1000)
+            theta = kliep_solve(A[train], b, 1e-10, 1000)
             fold_scores.append(np.mean(np.log(A[test] @ theta)))
         expected.append(np.mean(fold_scores))
-    np.testing.assert_allclose(kliep.cv_scores_, expected, rtol=1e-10)
+    np.testing.assert_allclose(kliep.cv_scores_, expected, rtol=1e-7)
     assert kliep.bandwidth_ == pytest.approx(median * grid[int(np.argmax(expected))])
+
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kliep_converges_on_1d_data_with_overlapping_kernels(seed):
+    """1-D data and small bandwidths: most centres must leave the support.  The old
+    cut Newton step dropped one per two iterations and hit max_iter here."""
+    rng = np.random.default_rng(seed)
+    X, y = stack_domains(rng.normal(0, 1, (200, 1)), np.zeros(200), rng.normal(1, 1, (100, 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        kliep = KLIEP(n_folds=3, max_iter=200, random_state=0).fit(X, y)
+    Xs, Xt = X[:200], X[200:]
+    A = _gauss_matrix(Xt, kliep.centres_, kliep.bandwidth_)
+    b = _gauss_matrix(Xs, kliep.centres_, kliep.bandwidth_).mean(axis=0)
+    assert kliep_gap(A, b, kliep.coef_) <= 1e-4
+    assert np.count_nonzero(kliep.coef_) < len(kliep.coef_) // 2  # a sparse optimum
+
+
+def test_kliep_warm_start_reaches_the_same_optimum():
+    rng = np.random.default_rng(4)
+    xt, centres = rng.normal(1, 1, (120, 2)), rng.normal(1, 1, (15, 2))
+    A = _gauss_matrix(xt, centres, 0.5)
+    b = _gauss_matrix(rng.normal(0, 1, (150, 2)), centres, 0.5).mean(axis=0)
+    At, _ = scaled_problem(A, b)
+    cold, cold_gap = solve_scaled(At, 1e-9, 1000)
+    f_cold = np.mean(np.log(At @ cold))
+    near = 0.9 * cold + 0.1 / 15
+    vertex = np.eye(15)[int(np.argmin(At.sum(axis=0)))]  # rows with (almost) no fit
+    for start in (near, vertex, np.zeros(15), np.ones(3), np.full(15, np.nan)):
+        beta, gap = solve_scaled(At, 1e-9, 1000, start=start)
+        assert gap <= 1e-9 and beta.sum() == pytest.approx(1.0) and np.all(beta >= 0)
+        assert np.mean(np.log(At @ beta)) == pytest.approx(f_cold, abs=2e-9)
+    assert cold_gap <= 1e-9
 
 
 # ============================================================== uLSIF / RuLSIF

@@ -33,17 +33,28 @@ certificate and, with its step schedule, often stops far from the optimum).
 
 Each iteration takes one of two ascent steps:
 
-* a Newton step on the current support :math:`S` (when :math:`S` did not
-  change in the previous iteration and has two or more centres), with
-  :math:`H = \\frac1n \\tilde A_S^\\top \\mathrm{diag}(1/(\\tilde A\\beta)^2)\\tilde A_S`
-  (minus the Hessian), the step :math:`p = H^{-1}(g_S - \\mu 1)` with
-  :math:`\\mu` such that :math:`1^\\top p = 0`, cut at the boundary of
-  :math:`\\Delta` and halved until :math:`f` increases;
+* a Newton-type step (when the support :math:`S` did not change in the
+  previous iteration): on the working set :math:`W = S \\cup \\{l : g_l > 1\\}`
+  (the support and the centres whose gradient says they should enter), the
+  quadratic model :math:`f(\\beta) + g^\\top p - \\tfrac12 p^\\top H p` with
+  :math:`H = \\frac1n \\tilde A_W^\\top \\mathrm{diag}(1/(\\tilde A\\beta)^2)
+  \\tilde A_W` (minus the Hessian) is maximised over the simplex exactly, by
+  :func:`~transferkit.instance_based._simplex_qp.solve_simplex_qp`, and the
+  step to that maximiser is halved until :math:`f` increases.  Solving the
+  model over the simplex, rather than taking the unconstrained Newton step
+  cut at the boundary, lets one step drop every centre that should leave the
+  support: with strongly overlapping kernels (1-D data, small bandwidths)
+  the cut step dropped one centre per two iterations and needed thousands of
+  iterations where this needs tens;
 * otherwise (or when that fails) a spectral projected gradient step (Birgin,
   Martínez & Raydan 2000, "Nonmonotone spectral projected gradient methods on
   convex sets", SIAM J. Optim. 10(4):1196-1211): the Barzilai-Borwein step
   length, the Euclidean projection onto the simplex, and the nonmonotone line
   search of Grippo, Lampariello & Lucidi (1986) over the last 10 values.
+
+A warm start (``start``: e.g. the previous cross-validation fold's solution)
+begins near the optimum, and its first iteration may already take the
+Newton-type step; the stopping certificate is the same.
 
 Example
 -------
@@ -60,7 +71,8 @@ True
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+from transferkit.instance_based._simplex_qp import solve_simplex_qp
 
 __all__ = ["kliep_solve", "kliep_gap", "mean_log_likelihood", "scaled_problem",
            "solve_scaled", "unscale"]
@@ -78,7 +90,11 @@ def project_to_simplex(v: np.ndarray) -> np.ndarray:
 
     The projection is :math:`\\max(v - \\tau, 0)` with :math:`\\tau` the
     threshold that makes it sum to 1 (Held, Wolfe & Crowder 1974; sort-based).
+    The projection does not change when a constant is added to every
+    coordinate, so it is computed for ``v - max(v)``: with a huge ``v`` the
+    threshold would otherwise lose the 1 it must subtract to rounding.
     """
+    v = v - v.max()
     u = np.sort(v)[::-1]
     excess = np.cumsum(u) - 1.0
     rho = np.nonzero(u * np.arange(1, len(u) + 1) > excess)[0][-1]
@@ -94,33 +110,20 @@ def _gradient(At: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     return At.T @ (1.0 / np.maximum(fitted, _TINY)) / At.shape[0]
 
 
-def _newton_direction(At, fitted, beta, grad, support):
-    """Equality-constrained Newton direction on ``support`` (zero elsewhere), or None."""
-    R = At[:, support] / np.maximum(fitted, _TINY)[:, None]
+def _model_step(At, beta, fitted, score, grad):
+    """Step to the maximiser of the quadratic model over the simplex (see the module
+    docstring); return (beta, fitted, score) if it increases f, else None."""
+    working = np.flatnonzero((beta > 0) | (grad > 1.0))
+    R = At[:, working] / np.maximum(fitted, _TINY)[:, None]
     H = R.T @ R / At.shape[0]
-    H[np.diag_indices_from(H)] += _DAMPING * np.trace(H) / len(support) + _TINY
-    try:
-        factor = cho_factor(H, lower=True, check_finite=False)
-    except (LinAlgError, ValueError):
-        return None
-    u = cho_solve(factor, grad[support], check_finite=False)
-    v = cho_solve(factor, np.ones(len(support)), check_finite=False)
-    if not v.sum() > 0:
-        return None
+    H[np.diag_indices_from(H)] += _DAMPING * np.trace(H) / len(working) + _TINY
+    current = beta[working]
+    target = solve_simplex_qp(H, grad[working] + H @ current, current)
     direction = np.zeros_like(beta)
-    direction[support] = u - (u.sum() / v.sum()) * v
-    return direction if np.all(np.isfinite(direction)) else None
-
-
-def _newton_step(At, beta, fitted, score, grad, support):
-    """Try a Newton step; return (beta, fitted, score) if it increases f, else None."""
-    direction = _newton_direction(At, fitted, beta, grad, support)
-    if direction is None:
+    direction[working] = target - current
+    if not (np.all(np.isfinite(direction)) and grad @ direction > 0):
         return None
-    shrinking = direction < 0
     t = 1.0
-    if shrinking.any():
-        t = min(1.0, float(np.min(-beta[shrinking] / direction[shrinking])))
     while t > _MIN_STEP:
         new = np.maximum(beta + t * direction, 0.0)
         new /= new.sum()
@@ -147,23 +150,35 @@ def _spectral_step(At, beta, grad, step_length, history):
         t *= 0.5
 
 
-def _solve_simplex(At: np.ndarray, tol: float, max_iter: int):
+def _starting_point(At: np.ndarray, start) -> np.ndarray:
+    """``start`` normalised onto the simplex (the uniform point if None or unusable),
+    mixed with the uniform point if it leaves a row's fitted ratio at 0."""
+    uniform = np.full(At.shape[1], 1.0 / At.shape[1])
+    if start is None:
+        return uniform
+    beta = np.maximum(np.asarray(start, dtype=float), 0.0)
+    total = beta.sum()
+    if beta.shape != uniform.shape or not (np.isfinite(total) and total > 0):
+        return uniform
+    beta /= total
+    return beta if np.all(At @ beta > 0) else 0.5 * (beta + uniform)
+
+
+def _solve_simplex(At: np.ndarray, tol: float, max_iter: int, start=None):
     """Maximise mean log(At beta) over the simplex; return (beta, gap, n_iter)."""
-    n_cols = At.shape[1]
-    beta = np.full(n_cols, 1.0 / n_cols)
+    beta = _starting_point(At, start)
     fitted = At @ beta
     score = mean_log_likelihood(fitted)
     grad = _gradient(At, fitted)
     step_length = 1.0 / max(float(np.abs(grad).max()), 1e-12)
     history = [score]
-    previous_support = None
+    previous_support = None if start is None else np.flatnonzero(beta > 0)
     n_iter = 0
     while float(grad.max()) - 1.0 > tol and n_iter < max_iter:
         support = np.flatnonzero(beta > 0)
         taken = None
-        if (previous_support is not None and len(support) > 1
-                and np.array_equal(support, previous_support)):
-            taken = _newton_step(At, beta, fitted, score, grad, support)
+        if previous_support is not None and np.array_equal(support, previous_support):
+            taken = _model_step(At, beta, fitted, score, grad)
         if taken is None:
             taken = _spectral_step(At, beta, grad, step_length, history)
         new, new_fitted, new_score = taken
@@ -204,16 +219,17 @@ def scaled_problem(A: np.ndarray, b_vec: np.ndarray,
     return A[:, usable] / b_vec[usable], usable
 
 
-def solve_scaled(At: np.ndarray, tol: float = 1e-4, max_iter: int = 1000):
+def solve_scaled(At: np.ndarray, tol: float = 1e-4, max_iter: int = 1000, start=None):
     """Maximise :math:`\\frac1n\\sum_j \\log(\\tilde A\\beta)_j` over the simplex.
 
+    ``start``: a point to begin from (a warm start; default: the uniform point).
     Returns :math:`\\beta` and its duality gap (``> tol`` only when ``max_iter``
     stopped the solver).  ``At`` with no column is the problem without a usable
     centre: an empty :math:`\\beta` and gap 0.
     """
     if At.shape[1] == 0:
         return np.zeros(0), 0.0
-    beta, gap, _ = _solve_simplex(At, tol, max_iter)
+    beta, gap, _ = _solve_simplex(At, tol, max_iter, start)
     return beta, gap
 
 

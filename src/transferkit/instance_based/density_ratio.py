@@ -357,6 +357,7 @@ class KLIEP(_KernelRatioModel):
             folds = list(KFold(min(n_folds, Xt_used.shape[0]), shuffle=True,
                                random_state=rng.randint(2**31 - 1)).split(D2_t))
             scores = np.empty(len(sigmas))
+            fold_solutions = []  # the chosen bandwidth's mean one starts the final fit
             A_buffer, K_buffer = np.empty_like(D2_t), np.empty_like(D2_s)
             for k, sigma in enumerate(sigmas):
                 # each fold's problem is rows of the scaled full one: A~[test] @ beta
@@ -364,17 +365,22 @@ class KLIEP(_KernelRatioModel):
                 b_vec = _gauss_into(D2_s, sigma, K_buffer).mean(axis=0)
                 At, _ = scaled_problem(_gauss_into(D2_t, sigma, A_buffer), b_vec,
                                        overwrite=True)
-                scores[k] = np.mean([
-                    mean_log_likelihood(At[test] @ solve_scaled(At[train], tol, max_iter)[0])
-                    for train, test in folds])
-            sigma = float(sigmas[int(np.argmax(scores))])
+                fold_scores, beta = [], None
+                for train, test in folds:  # each fold starts from the previous one's optimum
+                    beta, _ = solve_scaled(At[train], tol, max_iter, start=beta)
+                    fold_scores.append(mean_log_likelihood(At[test] @ beta))
+                    fold_solutions.append(beta)
+                scores[k] = np.mean(fold_scores)
+            best = int(np.argmax(scores))
+            sigma = float(sigmas[best])
+            start = np.mean(fold_solutions[best * len(folds):(best + 1) * len(folds)], axis=0)
         else:
-            sigma = float(sigmas[0])
+            sigma, start = float(sigmas[0]), None
         # the final fit is the distances' last use: the kernels overwrite them
         K_s = _gauss_into(D2_s, sigma, D2_s)
         b_vec = K_s.mean(axis=0)
         At, usable = scaled_problem(_gauss_into(D2_t, sigma, D2_t), b_vec, overwrite=True)
-        beta, gap = solve_scaled(At, tol, max_iter)
+        beta, gap = solve_scaled(At, tol, max_iter, start=start)
         theta = unscale(beta, b_vec, usable)
         if not gap <= tol:
             warnings.warn(
