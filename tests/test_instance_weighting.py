@@ -341,6 +341,19 @@ def test_kliep_converges_on_1d_data_with_overlapping_kernels(seed):
     assert np.count_nonzero(kliep.coef_) < len(kliep.coef_) // 2  # a sparse optimum
 
 
+def test_kliep_tiny_bandwidths_raise_no_numpy_warnings():
+    """64-d data with bandwidths down to 1/64 of the median: the Newton-type step's
+    Hessian overflows at nearly unfitted rows; the solver must fall back quietly."""
+    rng = np.random.default_rng(0)
+    X, y = stack_domains(rng.normal(size=(200, 64)), np.zeros(200),
+                         rng.normal(0.3, 0.9, size=(200, 64)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        kliep = KLIEP(bandwidth_grid=(1 / 64, 1 / 32, 1 / 16, 0.125, 0.25),
+                      random_state=0).fit(X, y)
+    assert np.all(np.isfinite(kliep.cv_scores_)) and np.all(np.isfinite(kliep.weights_))
+
+
 def test_kliep_warm_start_reaches_the_same_optimum():
     rng = np.random.default_rng(4)
     xt, centres = rng.normal(1, 1, (120, 2)), rng.normal(1, 1, (15, 2))

@@ -114,8 +114,13 @@ def _model_step(At, beta, fitted, score, grad):
     """Step to the maximiser of the quadratic model over the simplex (see the module
     docstring); return (beta, fitted, score) if it increases f, else None."""
     working = np.flatnonzero((beta > 0) | (grad > 1.0))
-    R = At[:, working] / np.maximum(fitted, _TINY)[:, None]
-    H = R.T @ R / At.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        # at tiny bandwidths a nearly unfitted row can overflow H: the spectral step
+        # is taken instead
+        R = At[:, working] / np.maximum(fitted, _TINY)[:, None]
+        H = R.T @ R / At.shape[0]
+    if not np.all(np.isfinite(H)):
+        return None
     H[np.diag_indices_from(H)] += _DAMPING * np.trace(H) / len(working) + _TINY
     current = beta[working]
     target = solve_simplex_qp(H, grad[working] + H @ current, current)
