@@ -242,6 +242,27 @@ def test_zero_target_trees_is_the_source_model():
         np.testing.assert_array_equal(clf.predict(Xt), clf.source_estimator_.predict(Xt))
 
 
+
+def test_default_source_model_stops_early_unless_a_class_cannot_be_split():
+    """Small sources: the default source model stops early on a validation split (the
+    noisy labels here make 100 iterations overfit), except when a class has one row."""
+    Xs, ys, Xt, yt = _clf_data()
+    clf = ContinuedBoostingClassifier(n_target_trees=2, random_state=0).fit_domains(
+        Xs, ys, Xt, yt)
+    assert clf.source_estimator_.early_stopping is True
+    assert clf.source_estimator_.n_iter_ < clf.source_estimator_.max_iter
+    ys_rare = ys.copy()
+    ys_rare[0] = 2  # a class with a single source row: no stratified split possible
+    clf = ContinuedBoostingClassifier(n_target_trees=2, random_state=0).fit_domains(
+        Xs, ys_rare, Xt, yt)
+    assert clf.source_estimator_.early_stopping is False
+    assert list(clf.classes_) == [0, 1, 2]
+    Xs, ys, Xt, yt = _reg_data()
+    reg = ContinuedBoostingRegressor(n_target_trees=2, random_state=0).fit_domains(
+        Xs, ys, Xt, yt)
+    assert reg.source_estimator_.early_stopping is True
+
+
 def test_regression_matches_sklearn_gradient_boosting_with_frozen_init():
     Xs, ys, Xt, yt = _reg_data()
     yt = yt + np.sin(2 * Xt[:, 0])

@@ -1,7 +1,9 @@
 """Continued boosting: a source gradient-boosted model, then more trees on the target.
 
 A gradient-boosted model ``F_s`` is fitted on the labelled source rows
-(default: scikit-learn's ``HistGradientBoosting*``).  Boosting then simply
+(default: scikit-learn's ``HistGradientBoosting*`` with early stopping on a
+10% validation split of the source rows; see "Default source model" below).
+Boosting then simply
 *continues* on the labelled target rows: starting from ``F_0(x) = F_s(x)``
 (the source model's raw score: the prediction for regression, the log-odds
 or multinomial logits for classification), for ``r = 1..R``
@@ -35,6 +37,15 @@ Scale.  Above ``max_samples`` labelled target rows (default 5,000) each
 tree is grown on a random subset of that size drawn without replacement
 (stochastic gradient boosting, Friedman 2002), while leaf values are
 computed from all rows; ``max_samples=None`` always uses all rows.
+
+Default source model.  scikit-learn turns early stopping on only above
+10,000 rows; below that its 100 iterations overfit a small source.  On the
+Lending Club demo task (4,143 source loans, 5.8% defaults, balanced class
+weights) the source model scored on all 889 target loans went from
+balanced accuracy 0.570 (ROC AUC 0.677) without early stopping to 0.638
+(0.730) with it, and for 500-2,000 source rows (5 random subsets each) from
+0.51-0.53 to 0.57-0.59.  Early stopping needs a stratified split, so a
+classifier's source with a class of a single row is fitted without it.
 
 Class weights (classifier, ``class_weight``).  Each labelled row ``i`` gets
 the weight ``s_i`` of its class; the source model is fitted with these as
@@ -96,7 +107,7 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
         self.random_state = random_state
 
     # ---- pieces that differ between regression and classification
-    def _default_source(self, seed):
+    def _default_source(self, seed, labels):
         raise NotImplementedError
 
     def _raw_source(self, X):
@@ -142,9 +153,9 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         Xs, ls = X_arr[info.labelled_source], info.labels_of(info.labelled_source)
         Xt, lt = X_arr[info.labelled_target], info.labels_of(info.labelled_target)
-        source = (clone(self.source_estimator) if self.source_estimator is not None
-                  else self._default_source(rng.randint(np.iinfo(np.int32).max)))
         src_labels = self._source_labels(ls)
+        source = (clone(self.source_estimator) if self.source_estimator is not None
+                  else self._default_source(rng.randint(np.iinfo(np.int32).max), src_labels))
         sw_src = self._source_weights(src_labels)
         if sw_src is None:
             self.source_estimator_ = source.fit(Xs, src_labels)
@@ -234,7 +245,8 @@ class ContinuedBoostingRegressor(RegressorMixin, _ContinuedBoosting):
     ----------
     source_estimator : sklearn regressor, optional
         Fitted on the labelled source rows; its ``predict`` is ``F_s``.
-        Default: ``HistGradientBoostingRegressor(random_state=...)``.
+        Default: ``HistGradientBoostingRegressor(early_stopping=True,
+        random_state=...)`` (see the module docstring).
     n_target_trees : int, default=50
         Trees ``R`` added on the target (the maximum when ``cv`` is set).
     learning_rate : float, default=0.1
@@ -267,8 +279,8 @@ class ContinuedBoostingRegressor(RegressorMixin, _ContinuedBoosting):
 
     _regression = True
 
-    def _default_source(self, seed):
-        return HistGradientBoostingRegressor(random_state=seed)
+    def _default_source(self, seed, labels):
+        return HistGradientBoostingRegressor(early_stopping=True, random_state=seed)
 
     def _source_labels(self, labels):
         return self._encode(labels)[:, 0]
@@ -310,7 +322,9 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
         Fitted on the labelled source rows; its ``decision_function`` must be
         the log-odds (binary) or the multinomial logits, as for sklearn's
         gradient boosting and logistic regression.  Default:
-        ``HistGradientBoostingClassifier(random_state=...)``.  Every labelled
+        ``HistGradientBoostingClassifier(early_stopping=True, random_state=...)``
+        (early stopping off when a class has a single source row; see the
+        module docstring).  Every labelled
         target class must occur in the source.
     n_target_trees, learning_rate, max_depth, min_samples_leaf, cv,
     max_samples, random_state
@@ -347,8 +361,10 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
                          random_state=random_state)
         self.class_weight = class_weight
 
-    def _default_source(self, seed):
-        return HistGradientBoostingClassifier(random_state=seed)
+    def _default_source(self, seed, labels):
+        # the validation split is stratified: it needs two rows of every class
+        splittable = bool(np.unique(labels, return_counts=True)[1].min() >= 2)
+        return HistGradientBoostingClassifier(early_stopping=splittable, random_state=seed)
 
     def _source_weights(self, labels):
         if self.class_weight is None:
