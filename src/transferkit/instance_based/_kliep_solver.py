@@ -110,14 +110,19 @@ def _gradient(At: np.ndarray, fitted: np.ndarray) -> np.ndarray:
     return At.T @ (1.0 / np.maximum(fitted, _TINY)) / At.shape[0]
 
 
-def _model_step(At, beta, fitted, score, grad):
+def _model_step(At, beta, fitted, score, grad, workspace):
     """Step to the maximiser of the quadratic model over the simplex (see the module
-    docstring); return (beta, fitted, score) if it increases f, else None."""
+    docstring); return (beta, fitted, score) if it increases f, else None.
+
+    ``workspace``: scratch space of at least ``At.size`` floats (see :func:`solve_scaled`).
+    """
     working = np.flatnonzero((beta > 0) | (grad > 1.0))
+    R = workspace[:At.shape[0] * len(working)].reshape(At.shape[0], len(working))
+    np.take(At, working, axis=1, out=R, mode="clip")  # valid indices: no buffered copy
     with np.errstate(over="ignore", invalid="ignore"):
         # at tiny bandwidths a nearly unfitted row can overflow H: the spectral step
         # is taken instead
-        R = At[:, working] / np.maximum(fitted, _TINY)[:, None]
+        R /= np.maximum(fitted, _TINY)[:, None]
         H = R.T @ R / At.shape[0]
     if not np.all(np.isfinite(H)):
         return None
@@ -169,8 +174,10 @@ def _starting_point(At: np.ndarray, start) -> np.ndarray:
     return beta if np.all(At @ beta > 0) else 0.5 * (beta + uniform)
 
 
-def _solve_simplex(At: np.ndarray, tol: float, max_iter: int, start=None):
+def _solve_simplex(At: np.ndarray, tol: float, max_iter: int, start=None, workspace=None):
     """Maximise mean log(At beta) over the simplex; return (beta, gap, n_iter)."""
+    if workspace is None or workspace.size < At.size:
+        workspace = np.empty(At.size)
     beta = _starting_point(At, start)
     fitted = At @ beta
     score = mean_log_likelihood(fitted)
@@ -183,7 +190,7 @@ def _solve_simplex(At: np.ndarray, tol: float, max_iter: int, start=None):
         support = np.flatnonzero(beta > 0)
         taken = None
         if previous_support is not None and np.array_equal(support, previous_support):
-            taken = _model_step(At, beta, fitted, score, grad)
+            taken = _model_step(At, beta, fitted, score, grad, workspace)
         if taken is None:
             taken = _spectral_step(At, beta, grad, step_length, history)
         new, new_fitted, new_score = taken
@@ -224,17 +231,21 @@ def scaled_problem(A: np.ndarray, b_vec: np.ndarray,
     return A[:, usable] / b_vec[usable], usable
 
 
-def solve_scaled(At: np.ndarray, tol: float = 1e-4, max_iter: int = 1000, start=None):
+def solve_scaled(At: np.ndarray, tol: float = 1e-4, max_iter: int = 1000, start=None,
+                 workspace=None):
     """Maximise :math:`\\frac1n\\sum_j \\log(\\tilde A\\beta)_j` over the simplex.
 
     ``start``: a point to begin from (a warm start; default: the uniform point).
+    ``workspace``: a float64 array of at least ``At.size`` elements the solver may
+    overwrite; passing one buffer to a series of solves saves allocating (and
+    page-faulting in) fresh memory for every Newton-type step.
     Returns :math:`\\beta` and its duality gap (``> tol`` only when ``max_iter``
     stopped the solver).  ``At`` with no column is the problem without a usable
     centre: an empty :math:`\\beta` and gap 0.
     """
     if At.shape[1] == 0:
         return np.zeros(0), 0.0
-    beta, gap, _ = _solve_simplex(At, tol, max_iter, start)
+    beta, gap, _ = _solve_simplex(At, tol, max_iter, start, workspace)
     return beta, gap
 
 
