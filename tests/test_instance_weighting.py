@@ -235,8 +235,11 @@ def _slsqp_kliep(A, b):
     """KLIEP's problem handed to a generic constrained solver (scipy's SLSQP)."""
     from scipy.optimize import minimize
 
-    result = minimize(lambda t: -np.mean(np.log(A @ t)), np.ones(len(b)) / b.sum(),
-                      jac=lambda t: -A.T @ (1.0 / (A @ t)) / len(A), method="SLSQP",
+    # fitted values clipped at 1e-300, as KLIEP does (rows that underflow stay finite)
+    result = minimize(lambda t: -np.mean(np.log(np.maximum(A @ t, 1e-300))),
+                      np.ones(len(b)) / b.sum(),
+                      jac=lambda t: -A.T @ (1.0 / np.maximum(A @ t, 1e-300)) / len(A),
+                      method="SLSQP",
                       bounds=[(0, None)] * len(b),
                       constraints=[{"type": "eq", "fun": lambda t: b @ t - 1, "jac": lambda t: b}],
                       options={"ftol": 1e-14, "maxiter": 2000})
@@ -352,6 +355,23 @@ def test_kliep_tiny_bandwidths_raise_no_numpy_warnings():
         kliep = KLIEP(bandwidth_grid=(1 / 64, 1 / 32, 1 / 16, 0.125, 0.25),
                       random_state=0).fit(X, y)
     assert np.all(np.isfinite(kliep.cv_scores_)) and np.all(np.isfinite(kliep.weights_))
+
+
+@pytest.mark.parametrize("seed", [7, 8, 14])
+def test_kliep_certificate_with_underflowing_rows(seed):
+    """1-D, a tiny bandwidth: target rows far from every centre underflow, their fitted
+    values are clipped, and beta'g < 1.  The stopping rule must use max g - beta'g
+    (with max g - 1 these stopped 3e-3 to 6e-3 from the optimum)."""
+    rng = np.random.default_rng(seed)
+    Xt, Xs = rng.normal(0.5, 1.5, (150, 1)), rng.normal(0, 1, (200, 1))
+    C = Xt[rng.choice(150, 15, replace=False)]
+    A = _gauss_matrix(Xt, C, 0.05)
+    b = _gauss_matrix(Xs, C, 0.05).mean(axis=0)
+    assert np.sum(A.max(axis=1) < 1e-30) > 10  # rows no centre reaches
+    theta = kliep_solve(A, b, 1e-8, 3000)
+    assert kliep_gap(A, b, theta) <= 1e-8
+    loglik = lambda t: np.mean(np.log(np.maximum(A @ t, 1e-300)))  # noqa: E731
+    assert loglik(theta) >= loglik(_slsqp_kliep(A, b)) - 1e-9
 
 
 def test_kliep_warm_start_reaches_the_same_optimum():

@@ -30,6 +30,10 @@ at every :math:`\\beta`, so the Frank-Wolfe duality gap is
 a computable bound on the distance to the optimum; the solver stops when it
 is below ``tol`` (the paper's fixed-step projected gradient ascent has no such
 certificate and, with its step schedule, often stops far from the optimum).
+Fitted values are clipped at 1e-300 (a target row far from every centre at a
+tiny bandwidth underflows); then :math:`\\beta^\\top g < 1` and the solver
+uses the general gap :math:`\\max_l g_l - \\beta^\\top g`, which is the same
+otherwise.
 
 Each iteration takes one of two ascent steps:
 
@@ -160,6 +164,12 @@ def _spectral_step(At, beta, grad, step_length, history):
         t *= 0.5
 
 
+def _duality_gap(beta: np.ndarray, grad: np.ndarray) -> float:
+    """Frank-Wolfe gap :math:`\\max_l g_l - \\beta^\\top g` (1 is :math:`\\beta^\\top g`
+    only while no fitted value is clipped at 1e-300)."""
+    return float(grad.max() - beta @ grad)
+
+
 def _starting_point(At: np.ndarray, start) -> np.ndarray:
     """``start`` normalised onto the simplex (the uniform point if None or unusable),
     mixed with the uniform point if it leaves a row's fitted ratio at 0."""
@@ -186,7 +196,7 @@ def _solve_simplex(At: np.ndarray, tol: float, max_iter: int, start=None, worksp
     history = [score]
     previous_support = None if start is None else np.flatnonzero(beta > 0)
     n_iter = 0
-    while float(grad.max()) - 1.0 > tol and n_iter < max_iter:
+    while _duality_gap(beta, grad) > tol and n_iter < max_iter:
         support = np.flatnonzero(beta > 0)
         taken = None
         if previous_support is not None and np.array_equal(support, previous_support):
@@ -203,7 +213,7 @@ def _solve_simplex(At: np.ndarray, tol: float, max_iter: int, start=None, worksp
         previous_support = support
         history.append(score)
         n_iter += 1
-    return beta, float(grad.max()) - 1.0, n_iter
+    return beta, _duality_gap(beta, grad), n_iter
 
 
 def _usable_centres(A: np.ndarray, b_vec: np.ndarray) -> np.ndarray:
@@ -285,5 +295,4 @@ def kliep_gap(A: np.ndarray, b_vec: np.ndarray, theta: np.ndarray) -> float:
     usable = _usable_centres(A, b_vec)
     At = A[:, usable] / b_vec[usable]
     beta = theta[usable] * b_vec[usable]
-    grad = _gradient(At, At @ beta)
-    return float(grad.max() - beta @ grad)
+    return _duality_gap(beta, _gradient(At, At @ beta))
