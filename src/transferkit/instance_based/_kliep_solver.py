@@ -38,8 +38,9 @@ otherwise.
 Each iteration takes one of two ascent steps:
 
 * a Newton-type step (when the support :math:`S` did not change in the
-  previous iteration): on the working set :math:`W = S \\cup \\{l : g_l > 1\\}`
-  (the support and the centres whose gradient says they should enter), the
+  previous iteration): on the working set :math:`W = S \\cup \\{l : g_l >
+  \\beta^\\top g\\}` (the support and the centres whose gradient says they
+  should enter; :math:`\\beta^\\top g = 1` but for clipped rows), the
   quadratic model :math:`f(\\beta) + g^\\top p - \\tfrac12 p^\\top H p` with
   :math:`H = \\frac1n \\tilde A_W^\\top \\mathrm{diag}(1/(\\tilde A\\beta)^2)
   \\tilde A_W` (minus the Hessian) is maximised over the simplex exactly, by
@@ -120,7 +121,7 @@ def _model_step(At, beta, fitted, score, grad, workspace):
 
     ``workspace``: scratch space of at least ``At.size`` floats (see :func:`solve_scaled`).
     """
-    working = np.flatnonzero((beta > 0) | (grad > 1.0))
+    working = np.flatnonzero((beta > 0) | (grad > beta @ grad))
     R = workspace[:At.shape[0] * len(working)].reshape(At.shape[0], len(working))
     np.take(At, working, axis=1, out=R, mode="clip")  # valid indices: no buffered copy
     with np.errstate(over="ignore", invalid="ignore"):
