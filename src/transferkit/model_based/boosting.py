@@ -44,8 +44,9 @@ Lending Club demo task (4,143 source loans, 5.8% defaults, balanced class
 weights) the source model scored on all 889 target loans went from
 balanced accuracy 0.570 (ROC AUC 0.677) without early stopping to 0.638
 (0.730) with it, and for 500-2,000 source rows (5 random subsets each) from
-0.51-0.53 to 0.57-0.59.  Early stopping needs a stratified split, so a
-classifier's source with a class of a single row is fitted without it.
+0.51-0.53 to 0.57-0.59 (``benchmarks/bench_boosting_source.py``).  Early
+stopping needs a stratified split, so a classifier's source with a class of
+a single row is fitted without it.
 
 Class weights (classifier, ``class_weight``).  Each labelled row ``i`` gets
 the weight ``s_i`` of its class; the source model is fitted with these as
