@@ -245,7 +245,8 @@ def test_zero_target_trees_is_the_source_model():
 
 def test_default_source_model_stops_early_unless_a_class_cannot_be_split():
     """Small sources: the default source model stops early on a validation split (the
-    noisy labels here make 100 iterations overfit), except when a class has one row."""
+    noisy labels here make 100 iterations overfit), except when the stratified split
+    is impossible (a class with one row, or fewer validation rows than classes)."""
     Xs, ys, Xt, yt = _clf_data()
     clf = ContinuedBoostingClassifier(n_target_trees=2, random_state=0).fit_domains(
         Xs, ys, Xt, yt)
@@ -257,10 +258,17 @@ def test_default_source_model_stops_early_unless_a_class_cannot_be_split():
         Xs, ys_rare, Xt, yt)
     assert clf.source_estimator_.early_stopping is False
     assert list(clf.classes_) == [0, 1, 2]
+    # six source rows: a 10% validation split has one row, fewer than the two classes
+    clf = ContinuedBoostingClassifier(n_target_trees=2, random_state=0).fit_domains(
+        Xs[:6], np.array([0, 1, 0, 1, 0, 1]), Xt, yt)
+    assert clf.source_estimator_.early_stopping is False
     Xs, ys, Xt, yt = _reg_data()
     reg = ContinuedBoostingRegressor(n_target_trees=2, random_state=0).fit_domains(
         Xs, ys, Xt, yt)
     assert reg.source_estimator_.early_stopping is True
+    reg = ContinuedBoostingRegressor(n_target_trees=2, random_state=0).fit_domains(
+        Xs[:1], ys[:1], Xt, yt)  # one source row: no validation split
+    assert reg.source_estimator_.early_stopping is False
 
 
 def test_regression_matches_sklearn_gradient_boosting_with_frozen_init():

@@ -44,9 +44,11 @@ Lending Club demo task (4,143 source loans, 5.8% defaults, balanced class
 weights) the source model scored on all 889 target loans went from
 balanced accuracy 0.570 (ROC AUC 0.677) without early stopping to 0.638
 (0.730) with it, and for 500-2,000 source rows (5 random subsets each) from
-0.51-0.53 to 0.57-0.59 (``benchmarks/bench_boosting_source.py``).  Early
-stopping needs a stratified split, so a classifier's source with a class of
-a single row is fitted without it.
+0.51-0.53 to 0.57-0.59 (``benchmarks/bench_boosting_source.py``).  A
+classifier's early stopping needs a stratified split with a row of every
+class on both sides, so a source with a class of a single row, or with
+fewer validation rows than classes (under about 10 rows per class), is
+fitted without it, and so is a regressor's source of a single row.
 
 Class weights (classifier, ``class_weight``).  Each labelled row ``i`` gets
 the weight ``s_i`` of its class; the source model is fitted with these as
@@ -229,6 +231,18 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
         return F
 
 
+def _with_early_stopping(model, n_rows: int, class_counts=None):
+    """``model`` (a ``HistGradientBoosting*``) with early stopping on if its validation
+    split is possible: both sides non-empty and, for a classifier (``class_counts``
+    given; the split is stratified), a row of every class on each side."""
+    n_validation = int(np.ceil(model.validation_fraction * n_rows))
+    n_classes = 1 if class_counts is None else len(class_counts)
+    possible = min(n_validation, n_rows - n_validation) >= n_classes
+    if class_counts is not None:
+        possible = possible and class_counts.min() >= 2
+    return model.set_params(early_stopping=bool(possible))
+
+
 def _tree_raw(tree, X):
     est, values = tree
     return values[est.apply(X)]
@@ -247,7 +261,8 @@ class ContinuedBoostingRegressor(RegressorMixin, _ContinuedBoosting):
     source_estimator : sklearn regressor, optional
         Fitted on the labelled source rows; its ``predict`` is ``F_s``.
         Default: ``HistGradientBoostingRegressor(early_stopping=True,
-        random_state=...)`` (see the module docstring).
+        random_state=...)`` (off for a single source row; see the module
+        docstring).
     n_target_trees : int, default=50
         Trees ``R`` added on the target (the maximum when ``cv`` is set).
     learning_rate : float, default=0.1
@@ -281,7 +296,8 @@ class ContinuedBoostingRegressor(RegressorMixin, _ContinuedBoosting):
     _regression = True
 
     def _default_source(self, seed, labels):
-        return HistGradientBoostingRegressor(early_stopping=True, random_state=seed)
+        return _with_early_stopping(HistGradientBoostingRegressor(random_state=seed),
+                                    len(labels))
 
     def _source_labels(self, labels):
         return self._encode(labels)[:, 0]
@@ -324,8 +340,8 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
         the log-odds (binary) or the multinomial logits, as for sklearn's
         gradient boosting and logistic regression.  Default:
         ``HistGradientBoostingClassifier(early_stopping=True, random_state=...)``
-        (early stopping off when a class has a single source row; see the
-        module docstring).  Every labelled
+        (early stopping off when the source is too small for a stratified
+        validation split; see the module docstring).  Every labelled
         target class must occur in the source.
     n_target_trees, learning_rate, max_depth, min_samples_leaf, cv,
     max_samples, random_state
@@ -363,9 +379,8 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
         self.class_weight = class_weight
 
     def _default_source(self, seed, labels):
-        # the validation split is stratified: it needs two rows of every class
-        splittable = bool(np.unique(labels, return_counts=True)[1].min() >= 2)
-        return HistGradientBoostingClassifier(early_stopping=splittable, random_state=seed)
+        return _with_early_stopping(HistGradientBoostingClassifier(random_state=seed),
+                                    len(labels), np.unique(labels, return_counts=True)[1])
 
     def _source_weights(self, labels):
         if self.class_weight is None:
