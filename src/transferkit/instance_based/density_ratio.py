@@ -358,7 +358,7 @@ class KLIEP(_KernelRatioModel):
             folds = list(KFold(min(n_folds, Xt_used.shape[0]), shuffle=True,
                                random_state=rng.randint(2**31 - 1)).split(D2_t))
             scores = np.empty(len(sigmas))
-            fold_solutions = []  # the chosen bandwidth's mean one starts the final fit
+            mean_solutions = []  # per bandwidth; the chosen one's starts the final fit
             A_buffer, K_buffer = np.empty_like(D2_t), np.empty_like(D2_s)
             # reused by every fold: fresh n x b arrays per fit cost page faults
             # comparable to the arithmetic
@@ -369,7 +369,7 @@ class KLIEP(_KernelRatioModel):
                 b_vec = _gauss_into(D2_s, sigma, K_buffer).mean(axis=0)
                 At, _ = scaled_problem(_gauss_into(D2_t, sigma, A_buffer), b_vec,
                                        overwrite=True)
-                fold_scores, beta = [], None
+                fold_scores, fold_betas, beta = [], [], None
                 for train, test in folds:  # each fold starts from the previous one's optimum
                     At_train = train_buffer[:len(train) * At.shape[1]].reshape(len(train),
                                                                                At.shape[1])
@@ -377,11 +377,12 @@ class KLIEP(_KernelRatioModel):
                     np.take(At, train, axis=0, out=At_train, mode="clip")
                     beta, _ = solve_scaled(At_train, tol, max_iter, start=beta, workspace=work)
                     fold_scores.append(mean_log_likelihood(At[test] @ beta))
-                    fold_solutions.append(beta)
+                    fold_betas.append(beta)
                 scores[k] = np.mean(fold_scores)
+                mean_solutions.append(np.mean(fold_betas, axis=0))
             best = int(np.argmax(scores))
             sigma = float(sigmas[best])
-            start = np.mean(fold_solutions[best * len(folds):(best + 1) * len(folds)], axis=0)
+            start = mean_solutions[best]
         else:
             sigma, start = float(sigmas[0]), None
         # the final fit is the distances' last use: the kernels overwrite them
