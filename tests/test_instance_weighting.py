@@ -327,7 +327,6 @@ def test_kliep_lcv_score_matches_hand_computation():
     assert kliep.bandwidth_ == pytest.approx(median * grid[int(np.argmax(expected))])
 
 
-
 @pytest.mark.parametrize("seed", range(3))
 def test_kliep_converges_on_1d_data_with_overlapping_kernels(seed):
     """1-D data and small bandwidths: most centres must leave the support.  The old
