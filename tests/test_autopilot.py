@@ -133,14 +133,19 @@ def test_guard_never_recommends_a_strategy_below_target_only():
     assert list(result.leaderboard[key]) == sorted(result.leaderboard[key], reverse=True)
 
 
-def test_helpful_source_is_detected_and_recommended():
-    # 20 features, 40 labelled target rows, 1,000 source rows with the same p(y|x):
-    # target-only cannot learn the boundary well; pooling must help, significantly.
+def helpful_source_task():
+    """20 features, 40 labelled target rows, 1,000 source rows with the same p(y|x):
+    target-only cannot learn the boundary well, pooling helps."""
     rng = np.random.default_rng(5)
     w = rng.normal(size=20)
     Xs, Xt = rng.normal(size=(1000, 20)), rng.normal(0.2, 1, size=(40, 20))
     label = lambda X: (X @ w + rng.normal(0, 1, len(X)) > 0).astype(int)  # noqa: E731
-    X, y = stack_domains(Xs, label(Xs), Xt, label(Xt))
+    return stack_domains(Xs, label(Xs), Xt, label(Xt))
+
+
+def test_helpful_source_is_detected_and_recommended():
+    # pooling must help, significantly
+    X, y = helpful_source_task()
     result = Autopilot(strategies=["pooled"], n_splits=4, n_repeats=5,
                        shift_permutations=50, random_state=0).run(X, y)
     board = result.leaderboard.set_index("strategy")
@@ -148,6 +153,19 @@ def test_helpful_source_is_detected_and_recommended():
     assert board.loc["pooled", "difference"] > 0.05
     assert result.recommended == "pooled"
     assert result.verdict.startswith("Transfer helps")
+
+
+def test_unregistered_strategy_object_can_win_and_is_refitted():
+    # a Strategy passed as an object, never registered, is evaluated and refitted
+    # as the recommended model (it used to be looked up in the registry by name)
+    X, y = helpful_source_task()
+    mine = Strategy("my_pooled", "baseline", "Pooled, built by the user",
+                    lambda task, seed: Pooled(target_weight=2.0, random_state=seed))
+    result = Autopilot(strategies=[mine], n_splits=4, n_repeats=2, shift_permutations=20,
+                       random_state=0).run(X, y)
+    assert result.recommended == "my_pooled"
+    assert "my_pooled" not in [s.name for s in available_strategies()]
+    assert result.model.named_steps["strategy"].target_weight == 2.0
 
 
 def test_require_significance_keeps_baseline_without_significant_gain(temporary_strategy):

@@ -322,7 +322,8 @@ def test_importance_weighted_constant_weights_equal_pooled(data):
 
 def test_importance_weighted_equals_hand_weighted_fit(data):
     Xs, ys, Xt, yt, X, y = data
-    iw = ImportanceWeighted(_lr(), target_weight=2.0, random_state=0).fit(X, y)
+    iw = ImportanceWeighted(_lr(), target_weight=2.0, flattening=1.0,
+                            random_state=0).fit(X, y)
     weights = DiscriminativeWeights(random_state=0).fit(X, y).weights_
     np.testing.assert_allclose(iw.weighter_.weights_, weights)
     X_lab = np.vstack([Xs, Xt[:N_LAB]])

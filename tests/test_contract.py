@@ -7,9 +7,11 @@ reference; this sweep checks the behaviour they must all share.
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.pipeline import Pipeline
 
 from transferkit.baselines import Pooled, SourceOnly, TargetOnly
 from transferkit.domains import read_domains, stack_domains
+from transferkit.evaluation import TargetGridSearch
 from transferkit.feature_based import CORAL, JDA, TCA, SubspaceAlignment
 from transferkit.instance_based import (
     KLIEP,
@@ -55,10 +57,15 @@ CLASSIFIERS = {
     "pooled": lambda: Pooled(random_state=0),
     "importance_weighted": lambda: ImportanceWeighted(random_state=0),
     "instance_selection": lambda: InstanceSelection(random_state=0),
+    "instance_selection_cv": lambda: InstanceSelection(n_keep=("auto", 0.5, 1.0),
+                                                       random_state=0),
     "tradaboost": lambda: TrAdaBoostClassifier(n_estimators=4, random_state=0),
     "regularized": lambda: RegularizedTransferClassifier(random_state=0),
     "continued_boosting": lambda: ContinuedBoostingClassifier(n_target_trees=5,
                                                               random_state=0),
+    "target_grid_search": lambda: TargetGridSearch(
+        Pipeline([("adapt", TCA(random_state=0)), ("model", Pooled(random_state=0))]),
+        {"adapt__n_components": [3, 2]}, random_state=0),
 }
 REGRESSORS = {
     "tradaboost_r2": lambda: TrAdaBoostR2(n_estimators=4, random_state=0),
@@ -68,6 +75,8 @@ REGRESSORS = {
     "continued_boosting_r": lambda: ContinuedBoostingRegressor(n_target_trees=5,
                                                                random_state=0),
     "pooled_r": lambda: Pooled(task="regression", random_state=0),
+    "target_grid_search_r": lambda: TargetGridSearch(
+        Pooled(task="regression"), {"target_weight": [1.0, 3.0]}, random_state=0),
 }
 
 

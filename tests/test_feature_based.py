@@ -210,6 +210,12 @@ def test_subspace_alignment_default_dimension_and_errors():
     sa = SubspaceAlignment().fit(X, y)
     var = PCA().fit(X[70:]).explained_variance_ratio_
     assert sa.n_components_ == int(np.searchsorted(np.cumsum(var), 0.9 - 1e-12) + 1)
+    for share in (0.5, 0.99, 1.0):
+        k = SubspaceAlignment(variance_kept=share).fit(X, y).n_components_
+        assert k == min(int(np.searchsorted(np.cumsum(var), share - 1e-12) + 1), 6)
+    for bad in (0.0, 1.5, np.nan, "most", True):
+        with pytest.raises(TransferKitInputError, match="variance_kept must be a number"):
+            SubspaceAlignment(variance_kept=bad).fit(X, y)
     with pytest.raises(TransferKitInputError, match="exceeds the rank"):
         SubspaceAlignment(n_components=7).fit(X, y)
     with pytest.raises(TransferKitInputError, match="n_components"):

@@ -585,7 +585,8 @@ def test_weighter_contract(name, contract_data):
                            Xt, yt)
     np.testing.assert_allclose(WEIGHTERS[name]().fit(X2, y2).weights_, w, rtol=1e-10)
     # plugs into ImportanceWeighted
-    model = ImportanceWeighted(weighter=WEIGHTERS[name](), random_state=0).fit(X, y)
+    model = ImportanceWeighted(weighter=WEIGHTERS[name](), flattening=1.0,
+                               random_state=0).fit(X, y)
     assert model.predict(Xt).shape == (40,)
     np.testing.assert_allclose(model.training_weights_[:60], w[:60])
 

@@ -86,6 +86,21 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         self._check_numeric_features(X)
         self.task_ = self._resolve_task(info)
         weights = np.asarray(self._training_weights(X, info), dtype=float)
+        estimator = self._fit_estimator(X, info, weights)
+        self.estimator_ = estimator
+        self.training_weights_ = weights
+        if hasattr(estimator, "classes_"):
+            self.classes_ = estimator.classes_
+        if hasattr(estimator, "n_features_in_"):
+            self.n_features_in_ = estimator.n_features_in_
+        return self
+
+    def _fit_estimator(self, X, info: DomainInfo, weights: np.ndarray):
+        """Fit a clone of ``estimator`` on the rows with a positive weight; return it.
+
+        Weights go to ``fit(..., sample_weight=...)`` (a weighted resample, with a
+        warning, for an estimator without that parameter).
+        """
         rows = np.flatnonzero(weights > 0)
         if rows.size == 0:
             raise TransferKitInputError(
@@ -116,18 +131,12 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{type(self).__name__} trains it on a weighted resample of the rows "
                 "(drawn with replacement, probability proportional to the weight).",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             rng = check_random_state(self.random_state)
             pick = rng.choice(rows.size, size=rows.size, replace=True, p=w / w.sum())
             estimator.fit(_safe_indexing(X_rows, pick), labels[pick])
-        self.estimator_ = estimator
-        self.training_weights_ = weights
-        if hasattr(estimator, "classes_"):
-            self.classes_ = estimator.classes_
-        if hasattr(estimator, "n_features_in_"):
-            self.n_features_in_ = estimator.n_features_in_
-        return self
+        return estimator
 
     def _check_numeric_features(self, X) -> None:
         """NaN/inf checks for numeric X (other X goes to the estimator as is).

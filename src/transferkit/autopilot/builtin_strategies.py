@@ -56,7 +56,8 @@ BUILTIN_STRATEGIES = (
              lambda task, seed: Pooled(task=task.task, random_state=seed),
              _needs_target_labels),
     Strategy("pooled_importance_weighted", "instance",
-             "Pooled, source rows weighted by p_t(x)/p_s(x) from a domain classifier.",
+             "Pooled, source rows weighted by p_t(x)/p_s(x) from a domain classifier, "
+             "flattened by target CV.",
              lambda task, seed: ImportanceWeighted(task=task.task, random_state=seed)),
     Strategy("linear_probe", "model",
              "Frozen pretrained backbone + linear/logistic head (CV-tuned) on the target rows.",

@@ -316,7 +316,7 @@ class Autopilot:
         leaderboard = self._leaderboard(fold_scores, strategies, spec, baseline, task,
                                         "n_train_target" if supervised else "n_train")
         recommended, verdict = self._recommend(leaderboard, spec, baseline, supervised)
-        best = get_strategy(recommended) if recommended in {s.name for s in strategies} else None
+        best = next(s for s in strategies if s.name == recommended)
         model = self._pipeline(best, task).fit(X, y)
         return AutopilotResult(
             task=task, metric=spec.name, greater_is_better=spec.greater_is_better,

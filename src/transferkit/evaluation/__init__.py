@@ -13,6 +13,8 @@ against the target-only baseline, and unsupervised validation.
 * :mod:`~transferkit.evaluation.unsupervised`: importance-weighted
   cross-validation on source rows when the target has no labels (weaker
   evidence).
+* :mod:`~transferkit.evaluation.tuning`: :class:`TargetGridSearch`
+  (hyper-parameters chosen by cross-validation over the labelled target rows).
 
 Example
 -------
@@ -42,6 +44,7 @@ from transferkit.evaluation.metrics import (
     target_scorer,
 )
 from transferkit.evaluation.protocol import TargetSplitter, cross_evaluate, fit_and_score
+from transferkit.evaluation.tuning import TargetGridSearch
 from transferkit.evaluation.unsupervised import (
     EVIDENCE,
     IWCVResult,
@@ -63,6 +66,7 @@ __all__ = [
     "TargetSplitter",
     "cross_evaluate",
     "fit_and_score",
+    "TargetGridSearch",
     "TTestResult",
     "ScoreSummary",
     "Verdict",

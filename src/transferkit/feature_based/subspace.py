@@ -26,8 +26,9 @@ that each one's largest-magnitude entry is positive.
 
 Choice of ``k``.  The paper bounds ``k`` through the stability of
 :math:`M`; we use a simple rule instead: ``n_components=None`` takes the
-smallest ``k`` whose target principal directions explain at least 90% of
-the target variance, capped by the ranks of both domains.  PCA comes from
+smallest ``k`` whose target principal directions explain at least a share
+``variance_kept`` (default 90%) of the target variance, capped by the ranks
+of both domains.  PCA comes from
 the eigendecomposition of the ``d x d`` covariance when ``d <= n`` (linear
 in ``n``) and from an SVD of the centred rows otherwise.
 
@@ -57,8 +58,6 @@ from transferkit.validation import TransferKitInputError
 
 __all__ = ["SubspaceAlignment"]
 
-_VARIANCE_KEPT = 0.90
-
 
 def _pca(X: np.ndarray):
     """Mean, principal directions (d x r, descending) and variances of ``X``."""
@@ -82,7 +81,9 @@ class SubspaceAlignment(DomainAdapter):
     ----------
     n_components : int or None, default=None
         Dimension ``k`` of the subspaces; ``None`` = smallest ``k`` explaining
-        90% of the target variance.
+        a share ``variance_kept`` of the target variance.
+    variance_kept : float in (0, 1], default=0.9
+        Used when ``n_components`` is None.
 
     Attributes
     ----------
@@ -94,8 +95,9 @@ class SubspaceAlignment(DomainAdapter):
     n_components_ : int
     """
 
-    def __init__(self, n_components=None):
+    def __init__(self, n_components=None, variance_kept: float = 0.9):
         self.n_components = n_components
+        self.variance_kept = variance_kept
 
     def _fit(self, X: np.ndarray, info: DomainInfo) -> None:
         # d x d eigendecompositions: one BLAS thread is fastest (see blas_threads).
@@ -109,6 +111,12 @@ class SubspaceAlignment(DomainAdapter):
             raise TransferKitInputError(
                 f"n_components must be a positive integer or None, got {k!r}."
             )
+        share_kept = self.variance_kept
+        if (not isinstance(share_kept, numbers.Real) or isinstance(share_kept, bool)
+                or not 0 < share_kept <= 1):
+            raise TransferKitInputError(
+                f"variance_kept must be a number in (0, 1], got {share_kept!r}."
+            )
         mu_s, U_s, _ = _pca(domain_rows(X, info.is_source))
         mu_t, U_t, var_t = _pca(domain_rows(X, info.is_target))
         max_k = min(U_s.shape[1], U_t.shape[1])
@@ -119,7 +127,7 @@ class SubspaceAlignment(DomainAdapter):
             )
         if k is None:
             share = np.cumsum(var_t) / var_t.sum()
-            k = min(int(np.searchsorted(share, _VARIANCE_KEPT - 1e-12) + 1), max_k)
+            k = min(int(np.searchsorted(share, share_kept - 1e-12) + 1), max_k)
         elif k > max_k:
             raise TransferKitInputError(
                 f"n_components={k} exceeds the rank of the data: the source subspace has "

@@ -24,6 +24,13 @@ How many rows (``n_keep``):
   the labelled source rows are kept (the top ones by weight), so an almost
   perfectly separating weighter cannot leave the source nearly empty.
 
+* a list or tuple of the above: the one with the best target
+  cross-validated score (``cv``-fold over the labelled target rows, the
+  ``scoring`` metric; see
+  :func:`~transferkit.instance_based.weighted.choose_by_target_cv`); the
+  first wins a tie and is used when there are too few labelled target rows
+  to choose (fewer than 10, or a class with fewer than 2).
+
 Ties in the weight are broken by row order.  Labelled target rows are always
 kept (weight ``target_weight``).
 
@@ -48,7 +55,7 @@ import numpy as np
 
 from transferkit.base import RowSelectingTransfer
 from transferkit.domains import DomainInfo
-from transferkit.instance_based.weighted import _fit_weighter
+from transferkit.instance_based.weighted import _fit_weighter, choose_by_target_cv
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["InstanceSelection"]
@@ -70,14 +77,19 @@ class InstanceSelection(RowSelectingTransfer):
         :class:`~transferkit.instance_based.KLIEP`,
         :class:`~transferkit.instance_based.NearestNeighbourWeights` (keeps the
         source rows that are nearest neighbours of many target rows).
-    n_keep : "auto", int or float, default="auto"
+    n_keep : "auto", int, float or a list of them, default="auto"
     min_fraction : float in (0, 1], default=0.1
         Least fraction of labelled source rows kept by ``"auto"``.
     target_weight : float, default=1.0
         Weight of each labelled target row (kept source rows have weight 1).
     task : {"auto", "classification", "regression"}
     random_state : int, optional
-        Passed to the default weighter.
+        Passed to the default weighter; seeds the folds of a list ``n_keep``.
+    cv : int, default=3
+        Folds of the target cross-validation of a list ``n_keep``.
+    scoring : str, optional
+        Its metric (see :class:`~transferkit.instance_based.ImportanceWeighted`;
+        default balanced accuracy or RMSE).
 
     Attributes
     ----------
@@ -85,21 +97,25 @@ class InstanceSelection(RowSelectingTransfer):
     selected_ : ndarray of bool, shape (n_rows,)
         The kept source rows.
     n_selected_ : int
+    n_keep_ : the ``n_keep`` used (the chosen one of a list).
+    n_keep_scores_ : ndarray, the cross-validated score of each ``n_keep`` of a
+        list, in its order (empty when nothing was compared).
     training_weights_ : ndarray, the weight each row got (0 = unused).
     """
 
     def __init__(self, estimator=None, weighter=None, n_keep="auto",
                  min_fraction: float = 0.1, target_weight: float = 1.0, task: str = "auto",
-                 random_state=None):
+                 random_state=None, cv: int = 3, scoring=None):
         super().__init__(estimator=estimator, task=task, random_state=random_state)
         self.weighter = weighter
         self.n_keep = n_keep
         self.min_fraction = min_fraction
         self.target_weight = target_weight
+        self.cv = cv
+        self.scoring = scoring
 
-    def _number_to_keep(self, scores: np.ndarray) -> int:
+    def _number_to_keep(self, scores: np.ndarray, keep) -> int:
         n = scores.shape[0]
-        keep = self.n_keep
         if isinstance(keep, str):
             if keep != "auto":
                 raise TransferKitInputError(
@@ -125,12 +141,20 @@ class InstanceSelection(RowSelectingTransfer):
     def _training_weights(self, X, info: DomainInfo) -> np.ndarray:
         weighter = _fit_weighter(self, X, info)
         rows = np.flatnonzero(info.labelled_source)
+        scores = np.asarray(weighter.weights_, dtype=float)[rows]
+        order = np.argsort(-scores, kind="stable")
+        options = list(self.n_keep) if isinstance(self.n_keep, (list, tuple)) else [self.n_keep]
+        if not options:
+            raise TransferKitInputError("n_keep is an empty list; give at least one rule.")
+        candidates = []
+        for keep in options:
+            kept = np.zeros(rows.size)
+            kept[order[:self._number_to_keep(scores, keep)]] = 1.0
+            candidates.append(kept)
+        best, self.n_keep_scores_ = choose_by_target_cv(self, X, info, candidates)
+        self.n_keep_ = options[best]
         selected = np.zeros(len(info.labels), dtype=bool)
-        if rows.size:
-            scores = np.asarray(weighter.weights_, dtype=float)[rows]
-            k = self._number_to_keep(scores)
-            order = np.argsort(-scores, kind="stable")
-            selected[rows[order[:k]]] = True
+        selected[rows] = candidates[best] > 0
         self.selected_ = selected
         self.n_selected_ = int(selected.sum())
         weights = selected.astype(float)

@@ -1,0 +1,265 @@
+"""Hyper-parameters chosen by the target protocol: cross-validation over labelled target rows.
+
+A transfer method's hyper-parameters should be judged where the method is
+used: on the target domain.  :class:`TargetGridSearch` tries each candidate
+of a parameter grid with the scheme of
+:class:`~transferkit.evaluation.TargetSplitter`, nested inside whatever
+evaluation runs outside it::
+
+    labelled target rows  L = L_1 u ... u L_K      (a random partition)
+    for each candidate and each fold k:
+        fit on every row but L_k (all source rows, unlabelled target rows,
+        the other labelled target folds), predict L_k
+    score each candidate once, on the out-of-fold predictions of all of L
+
+Scoring the pooled out-of-fold predictions, not averaging per-fold scores,
+keeps metrics such as balanced accuracy meaningful when a fold holds only a
+few rows of a rare class.  The best candidate is refitted on all rows; on a
+tie the earlier candidate of the grid wins, so list the default first.  With
+fewer than :data:`MIN_ROWS_TO_CHOOSE` labelled target rows (or a class with
+fewer than 2 of them) nothing is searched and the estimator is fitted with
+its own parameters: out-of-fold scores of so few rows cannot tell the
+candidates apart.
+
+:func:`target_folds` and :func:`score_predictions` are the two pieces, also
+used by :class:`~transferkit.instance_based.ImportanceWeighted` to choose the
+flattening of its weights.
+
+Example
+-------
+>>> import numpy as np
+>>> from transferkit.domains import stack_domains
+>>> from transferkit.baselines import Pooled
+>>> rng = np.random.default_rng(0)
+>>> Xs, Xt = rng.normal(size=(80, 2)), rng.normal(0.5, 1, size=(30, 2))
+>>> X, y = stack_domains(Xs, (Xs[:, 0] > 0).astype(int), Xt, (Xt[:, 0] > 0.5).astype(int))
+>>> search = TargetGridSearch(Pooled(), {"target_weight": [1.0, 5.0]}, random_state=0)
+>>> search.fit(X, y).best_params_["target_weight"] in (1.0, 5.0)
+True
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from transferkit.domains import DomainAwareMixin, DomainInfo, infer_task, read_domains
+from transferkit.evaluation.metrics import classification_metrics, get_metric, regression_metrics
+from transferkit.validation import TransferKitInputError
+
+__all__ = ["TargetGridSearch", "target_folds", "score_predictions", "MIN_ROWS_TO_CHOOSE"]
+
+#: Fewer labelled target rows than this and nothing is chosen by target CV.
+MIN_ROWS_TO_CHOOSE = 10
+
+
+def check_cv(cv) -> int:
+    """``cv`` as an int >= 2, or a clear error."""
+    if not isinstance(cv, numbers.Integral) or isinstance(cv, bool) or cv < 2:
+        raise TransferKitInputError(f"cv must be an integer >= 2, got {cv!r}.")
+    return int(cv)
+
+
+def target_folds(info: DomainInfo, task: str, cv: int, random_state) -> list | None:
+    """``cv`` folds of the labelled target rows (arrays of row indices), or None.
+
+    Stratified by label for classification, with fewer folds when the
+    smallest class has fewer than ``cv`` labelled target rows; None when
+    there are fewer than :data:`MIN_ROWS_TO_CHOOSE` labelled target rows or
+    a class has fewer than 2.  The shuffle is seeded by one draw from
+    ``check_random_state(random_state)``.
+    """
+    cv = check_cv(cv)
+    rows = np.flatnonzero(info.labelled_target)
+    if rows.size < MIN_ROWS_TO_CHOOSE:
+        return None
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    if task == "classification":
+        code_of: dict = {}  # 1 and 1.0 are one class, as in the metrics
+        codes = np.array([code_of.setdefault(v, len(code_of))
+                          for v in info.labels_of(rows).tolist()])
+        k = min(cv, int(np.bincount(codes).min()))
+        if k < 2:
+            return None
+        splits = StratifiedKFold(k, shuffle=True, random_state=seed).split(rows, codes)
+    else:
+        splits = KFold(cv, shuffle=True, random_state=seed).split(rows)
+    return [rows[test] for _, test in splits]
+
+
+def scoring_metric(scoring, task: str):
+    """The :class:`~transferkit.evaluation.MetricSpec` of ``scoring`` (default:
+    balanced accuracy or RMSE, the autopilot's defaults)."""
+    default = "balanced_accuracy" if task == "classification" else "rmse"
+    return get_metric(scoring or default, task)
+
+
+def score_predictions(task: str, metric: str, y_true, y_pred) -> float:
+    """``metric`` of predicted labels (or values) against the truth."""
+    if task == "classification":
+        values = classification_metrics(np.asarray(y_true, dtype=object),
+                                        np.asarray(y_pred, dtype=object))
+    else:
+        values = regression_metrics(np.asarray(y_true, dtype=float),
+                                    np.asarray(y_pred, dtype=float))
+    if metric not in values:
+        raise TransferKitInputError(
+            f"scoring={metric!r} cannot be computed from the predicted labels of this task "
+            "(it needs scores or a positive class); use e.g. 'balanced_accuracy', "
+            "'f1_macro' or, for regression, 'rmse'.")
+    return float(values[metric])
+
+
+def best_index(scores: np.ndarray, greater_is_better: bool) -> int:
+    """Index of the best score; the first one on a tie."""
+    signed = scores if greater_is_better else -scores
+    return int(np.flatnonzero(np.isclose(signed, signed.max(), rtol=0, atol=1e-12))[0])
+
+
+def _delegate(name):
+    def check(self):
+        return hasattr(self.best_estimator_ if hasattr(self, "best_estimator_")
+                       else self.estimator, name)
+    return check
+
+
+class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
+    """Choose an estimator's hyper-parameters by cross-validation over the labelled target rows.
+
+    See the module docstring for the scheme.  The estimator follows the
+    domain convention (``fit(X, y_tagged)``; a transfer estimator or a
+    pipeline of them).
+
+    Parameters
+    ----------
+    estimator : estimator
+        Fitted with its own parameters when the target labels are too few.
+    param_grid : dict or list of dicts
+        As for scikit-learn's ``GridSearchCV``: parameter names (``step__name``
+        inside a pipeline) to lists of values.  List each default first: ties
+        go to the earlier candidate.
+    cv : int, default=3
+        Folds over the labelled target rows (stratified for classification;
+        fewer when the smallest class has fewer labelled target rows).
+    scoring : str, optional
+        A metric of :data:`transferkit.evaluation.METRICS` computable from
+        predicted labels.  Default: ``"balanced_accuracy"`` or ``"rmse"``.
+    task : {"auto", "classification", "regression"}
+        Default: inferred from the labelled rows.
+    random_state : int, optional
+        Seeds the folds (the estimator's own ``random_state`` is its own).
+
+    Attributes
+    ----------
+    best_params_ : dict
+        The chosen candidate (``{}`` when nothing was searched).
+    cv_results_ : dict
+        ``"params"`` (the candidates) and ``"score"`` (their out-of-fold
+        scores); both empty when nothing was searched.
+    best_estimator_ : the estimator refitted on all rows with ``best_params_``.
+    """
+
+    def __init__(self, estimator, param_grid, cv: int = 3, scoring=None, task: str = "auto",
+                 random_state=None):
+        self.estimator = estimator
+        self.param_grid = param_grid
+        self.cv = cv
+        self.scoring = scoring
+        self.task = task
+        self.random_state = random_state
+
+    def _candidates(self) -> list[dict]:
+        try:
+            candidates = list(ParameterGrid(self.param_grid))
+        except (TypeError, ValueError) as error:
+            raise TransferKitInputError(
+                f"param_grid must map parameter names to non-empty lists of values: {error}"
+            ) from None
+        if not candidates or candidates == [{}]:
+            raise TransferKitInputError("param_grid is empty: give at least one parameter.")
+        valid = self.estimator.get_params()
+        unknown = sorted({name for c in candidates for name in c} - set(valid))
+        if unknown:
+            raise TransferKitInputError(
+                f"param_grid names {unknown}, which {type(self.estimator).__name__} does "
+                f"not have; its parameters: {sorted(valid)}.")
+        return candidates
+
+    def _task(self, info: DomainInfo) -> str:
+        if self.task not in ("auto", "classification", "regression"):
+            raise TransferKitInputError(
+                f"task must be 'auto', 'classification' or 'regression', got {self.task!r}.")
+        if self.task != "auto":
+            return self.task
+        if not info.labelled.any():
+            raise TransferKitInputError("No labelled rows at all: nothing to train on.")
+        return infer_task(info.labels_of(info.labelled))
+
+    def fit(self, X, y):
+        """Search the grid on the labelled target rows, then refit the best candidate."""
+        info = read_domains(y, n_rows=len(X))
+        candidates = self._candidates()
+        task = self._task(info)
+        spec = scoring_metric(self.scoring, task)
+        folds = target_folds(info, task, self.cv, self.random_state)
+        scores = np.empty(0)
+        best = {}
+        if folds is not None:
+            tested = np.concatenate(folds)
+            truth = info.labels_of(tested)
+            scores = np.array([
+                score_predictions(task, spec.name, truth,
+                                  self._out_of_fold(candidate, X, y, folds))
+                for candidate in candidates
+            ])
+            best = candidates[best_index(scores, spec.greater_is_better)]
+        self.best_params_ = dict(best)
+        self.cv_results_ = {"params": candidates if folds is not None else [],
+                            "score": scores}
+        self.best_estimator_ = clone(self.estimator).set_params(**best).fit(X, y)
+        for name in ("classes_", "n_features_in_"):
+            if hasattr(self.best_estimator_, name):
+                setattr(self, name, getattr(self.best_estimator_, name))
+        return self
+
+    def _out_of_fold(self, candidate: dict, X, y, folds) -> np.ndarray:
+        """Predictions for the rows of every fold, each by a model fitted without it."""
+        predictions = []
+        for test in folds:
+            train = np.setdiff1d(np.arange(len(y)), test, assume_unique=True)
+            model = clone(self.estimator).set_params(**candidate)
+            model.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+            predictions.append(np.asarray(model.predict(_safe_indexing(X, test))))
+        return np.concatenate(predictions)
+
+    def predict(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(X)
+
+    @available_if(_delegate("predict_proba"))
+    def predict_proba(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_delegate("decision_function"))
+    def decision_function(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.decision_function(X)
+
+    @available_if(_delegate("transform"))
+    def transform(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator.__sklearn_tags__()
+        tags.estimator_type = inner.estimator_type
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        return tags
