@@ -181,6 +181,13 @@ def test_demo_runs_end_to_end(tmp_path):
     # Human-readable summary went to stderr in --json mode; the files exist.
     assert "Leaderboard" in proc.stderr and "Verdict:" in proc.stderr
     assert (tmp_path / "demo" / "report.html").stat().st_size > 1000
+    # what each strategy chose on the target, counted over the folds, is reported
+    chosen = {row["strategy"]: row["chosen_on_target"] for row in payload["leaderboard"]}
+    assert chosen["kmm"].startswith("flattening ") and chosen["kmm"].endswith("/10)")
+    assert chosen["regularized_transfer"].startswith("lambda ")
+    assert chosen["target_only"] == "" and chosen["tca"] == ""
+    assert "Chosen on the labelled target rows" in proc.stderr
+    assert "chosen on the target" in (tmp_path / "demo" / "report.html").read_text()
 
     # The saved demo model predicts the same in a fresh process as recorded.
     from transferkit.datasets import lending_club_task

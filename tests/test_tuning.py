@@ -3,16 +3,20 @@ rows, checked against the same search written out by hand."""
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import balanced_accuracy_score, mean_squared_error
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
+from transferkit.autopilot import Autopilot
 from transferkit.baselines import Pooled
 from transferkit.domains import read_domains, stack_domains
-from transferkit.evaluation.tuning import TargetGridSearch
+from transferkit.evaluation import fit_and_score
+from transferkit.evaluation.tuning import TargetGridSearch, chosen_params, summarise_choices
 from transferkit.feature_based import SubspaceAlignment
+from transferkit.instance_based import ImportanceWeighted
 from transferkit.validation import TransferKitInputError
 
 
@@ -180,3 +184,45 @@ def test_scores_do_not_depend_on_how_the_classes_are_coded():
         Xs, [name[v] for v in ys], Xt, np.array([name[v] for v in yt], dtype=object)))
     np.testing.assert_array_equal(words.cv_results_["score"], ints.cv_results_["score"])
     assert ints.cv_results_["score"].min() > 0.5
+
+
+# ----------------------------------------------------------- what was chosen, reported
+def test_chosen_params_are_collected_through_pipelines_and_searches():
+    Xs, ys, Xt, yt = _task()
+    X, y = stack_domains(Xs, ys, Xt, yt)
+    inner = Pipeline([("adapt", SubspaceAlignment()),
+                      ("model", ImportanceWeighted(_lr(), random_state=0))])
+    search = TargetGridSearch(inner, {"adapt__variance_kept": [0.9, 0.5]}, random_state=0)
+    outer = Pipeline([("scale", StandardScaler()), ("strategy", search)]).fit(X, y)
+    weighted = search.best_estimator_.named_steps["model"]
+    assert chosen_params(outer) == {"variance_kept": search.best_params_["adapt__variance_kept"],
+                                    "flattening": weighted.flattening_}
+    # nothing searched (too few labelled target rows): nothing reported
+    few = np.array(yt, dtype=object)
+    few[9:] = None
+    assert chosen_params(clone(outer).fit(*stack_domains(Xs, ys, Xt, few))) == {}
+    assert chosen_params(Pooled(_lr()).fit(X, y)) == {}
+
+
+def test_summarise_choices_counts_values_per_parameter():
+    folds = [{"flattening": 0.0, "n_keep": "auto"}, {"flattening": 0.5}, {"flattening": 0.0},
+             {}]
+    assert summarise_choices(folds) == "flattening 0 (2/4), 0.5 (1/4); n_keep auto (1/4)"
+    assert summarise_choices([{}, {}]) == ""
+    assert summarise_choices([]) == ""
+
+
+def test_fit_and_score_and_the_leaderboard_report_what_was_chosen():
+    Xs, ys, Xt, yt = _task()
+    X, y = stack_domains(Xs, ys, Xt, yt)
+    labelled = np.flatnonzero(read_domains(y).labelled_target)
+    test, train = labelled[:9], np.setdiff1d(np.arange(len(y)), labelled[:9])
+    scored = fit_and_score(ImportanceWeighted(_lr(), random_state=0), X, y, train, test)
+    assert set(scored["chosen"]) == {"flattening"}
+    result = Autopilot(strategies=["kmm"], n_splits=3, n_repeats=1, shift_permutations=20,
+                       random_state=0).run(X, y)
+    board = result.leaderboard.set_index("strategy")["chosen_on_target"]
+    assert board["target_only"] == ""
+    assert board["kmm"].startswith("flattening ") and board["kmm"].count("/3)") >= 1
+    counts = [int(part.split("(")[1].split("/")[0]) for part in board["kmm"].split(", ")]
+    assert sum(counts) == 3

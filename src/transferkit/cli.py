@@ -66,6 +66,13 @@ def _print_result(result: dict, out) -> None:
     print(f"\nLeaderboard ({result['evidence']}; mean [95% interval])", file=out)
     print(_text_table(["#", "strategy", "family"] + metrics + ["verdict", "p"],
                       leaderboard_rows(result, metrics)), file=out)
+    chosen = [(e["strategy"], e["chosen_on_target"]) for e in result["leaderboard"]
+              if e.get("chosen_on_target")]
+    if chosen:
+        print("\nChosen on the labelled target rows of each training fold (value (folds)):",
+              file=out)
+        for strategy, text in chosen:
+            print(f"  {strategy}: {text}", file=out)
     print(f"\nVerdict: {result['verdict']}", file=out)
     for note in result.get("notes", []):
         print(f"Note: {note}", file=out)

@@ -148,6 +148,12 @@ def render_report(result: dict, title: str = "transferkit report", description: 
                for e in result["leaderboard"]]
     parts.append(html_table(["#", "strategy", "family"] + metrics + ["verdict", "p"], rows,
                         left=3, row_classes=classes))
+    chosen = [[e["strategy"], e["chosen_on_target"]] for e in result["leaderboard"]
+              if e.get("chosen_on_target")]
+    if chosen:
+        parts.append("<p class='small'>Hyper-parameters chosen by cross-validation on the "
+                     "labelled target rows of each training fold: value (folds).</p>")
+        parts.append(html_table(["strategy", "chosen on the target"], chosen, left=2))
     for heading, body in (extra_sections or {}).items():
         parts.append(f"<h2>{esc(heading)}</h2>{body}")
     if result.get("notes"):

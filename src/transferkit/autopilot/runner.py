@@ -13,7 +13,10 @@ Given stacked features ``X`` and a tagged ``y`` (see :mod:`transferkit.domains`)
    any joblib backend (loky, Dask, Ray) spreads them;
 3. compares each strategy with the target-only baseline on the same folds
    with the corrected resampled t-test (Nadeau & Bengio 2003) and labels it
-   "transfer helps", "no significant difference" or "negative transfer";
+   "transfer helps", "no significant difference" or "negative transfer"; the
+   leaderboard also counts, over the folds, the hyper-parameters each strategy
+   chose on its training fold's labelled target rows (``chosen_on_target``,
+   see :func:`~transferkit.evaluation.tuning.summarise_choices`);
 4. recommends a model under the negative-transfer guard: a transfer strategy
    is recommended only if its mean score is at least the target-only mean and
    it is not flagged as negative transfer (with ``require_significance=True``
@@ -62,6 +65,7 @@ from transferkit.evaluation import (
     summarise_scores,
     transfer_verdict,
 )
+from transferkit.evaluation.tuning import summarise_choices
 from transferkit.instance_based import DiscriminativeWeights
 from transferkit.preprocessing import TabularPreprocessor
 from transferkit.validation import TransferKitInputError, check_target_labels
@@ -372,6 +376,8 @@ class Autopilot:
                                      greater_is_better=spec.greater_is_better, alpha=self.alpha)
                 row.update(verdict=v.label, p_value=v.p_value, difference=v.mean_difference)
             row["fit_seconds"] = float(group["fit_seconds"].mean())
+            row["chosen_on_target"] = (summarise_choices(group["chosen"].tolist())
+                                       if "chosen" in group else "")
             rows.append(row)
         board = pd.DataFrame(rows)
         board = board.sort_values(f"{spec.name}_mean", ascending=not spec.greater_is_better,

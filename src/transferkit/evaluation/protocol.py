@@ -57,6 +57,7 @@ from transferkit.evaluation.metrics import (
     default_positive_label,
     regression_metrics,
 )
+from transferkit.evaluation.tuning import chosen_params
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["TargetSplitter", "fit_and_score", "cross_evaluate"]
@@ -303,7 +304,8 @@ def _check_indices(train, test, n: int):
 
 
 def _fit_predict(estimator, X, y, train, test, task, classes, positive_label):
-    """Fit a clone on ``train``; return predictions (and scores) for ``test``."""
+    """Fit a clone on ``train``; return predictions (and scores) for ``test``, the fit
+    and predict seconds, and what the fit chose on the target (:func:`chosen_params`)."""
     model = clone(estimator)
     X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
     X_test = _safe_indexing(X, test)
@@ -321,7 +323,7 @@ def _fit_predict(estimator, X, y, train, test, task, classes, positive_label):
     if task == "classification":
         y_score = _positive_scores(model, X_test, classes, positive_label)
     predict_seconds = time.perf_counter() - start
-    return y_pred, y_score, fit_seconds, predict_seconds
+    return y_pred, y_score, fit_seconds, predict_seconds, chosen_params(model)
 
 
 def _metrics(task, y_true, y_pred, y_score, classes, positive_label, sample_weight=None):
@@ -361,6 +363,8 @@ def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None) 
         The metrics of :func:`classification_metrics` (with ``roc_auc`` from
         ``predict_proba``, else ``decision_function``; NaN when neither exists
         or the fold has one class) or :func:`regression_metrics`, plus
+        ``chosen`` (the hyper-parameters the fit chose on its labelled target
+        rows, see :func:`~transferkit.evaluation.tuning.chosen_params`),
         ``fit_seconds``, ``predict_seconds``, ``n_train``, ``n_test`` and
         ``n_train_target`` (labelled target rows among the training rows; the
         ``n_train`` to use in :func:`~transferkit.evaluation.comparison.corrected_resampled_ttest`).
@@ -376,10 +380,11 @@ def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None) 
     task, classes, positive_label = _resolve_labels(
         info.labels_of(info.labelled_target), task, positive_label
     )
-    y_pred, y_score, fit_seconds, predict_seconds = _fit_predict(
+    y_pred, y_score, fit_seconds, predict_seconds, chosen = _fit_predict(
         estimator, X, y, train, test, task, classes, positive_label
     )
     result = _metrics(task, info.labels_of(test), y_pred, y_score, classes, positive_label)
+    result["chosen"] = chosen
     result["fit_seconds"] = fit_seconds
     result["predict_seconds"] = predict_seconds
     result["n_train"] = int(train.size)

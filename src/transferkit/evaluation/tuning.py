@@ -25,6 +25,14 @@ candidates apart.
 used by :class:`~transferkit.instance_based.ImportanceWeighted` to choose the
 flattening of its weights.
 
+What was chosen.  An estimator that chooses hyper-parameters on the labelled
+target rows records them, after ``fit``, in ``chosen_params_`` (a dict; empty
+when nothing was chosen, e.g. too few labelled rows).  :func:`chosen_params`
+collects them from a fitted model (through pipelines and searches), and
+:func:`summarise_choices` counts them over cross-validation folds: the
+autopilot's leaderboard shows that count, so a strategy whose search fell
+back to plain pooling (flattening 0) says so.
+
 Example
 -------
 >>> import numpy as np
@@ -53,7 +61,8 @@ from transferkit.domains import DomainAwareMixin, DomainInfo, infer_task, read_d
 from transferkit.evaluation.metrics import classification_metrics, get_metric, regression_metrics
 from transferkit.validation import TransferKitInputError
 
-__all__ = ["TargetGridSearch", "target_folds", "score_predictions", "MIN_ROWS_TO_CHOOSE"]
+__all__ = ["TargetGridSearch", "target_folds", "score_predictions", "chosen_params",
+           "summarise_choices", "MIN_ROWS_TO_CHOOSE"]
 
 #: Fewer labelled target rows than this and nothing is chosen by target CV.
 MIN_ROWS_TO_CHOOSE = 10
@@ -122,6 +131,48 @@ def best_index(scores: np.ndarray, greater_is_better: bool) -> int:
     return int(np.flatnonzero(np.isclose(signed, signed.max(), rtol=0, atol=1e-12))[0])
 
 
+def chosen_params(model) -> dict:
+    """What a fitted model chose on the labelled target rows: its ``chosen_params_``,
+    or for a pipeline those of its steps, nested pipelines included (a later step
+    wins a name clash)."""
+    if not hasattr(model, "steps"):
+        return dict(getattr(model, "chosen_params_", {}) or {})
+    chosen = {}
+    for _, step in model.steps:
+        chosen.update(chosen_params(step))
+    return chosen
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def summarise_choices(choices) -> str:
+    """Count the values chosen over folds, e.g. ``"flattening 0 (12/15), 0.5 (3/15)"``.
+
+    ``choices``: one :func:`chosen_params` dict per fold.  The most frequent
+    value of each parameter comes first; parameters are joined by ``"; "``.
+    Empty when no fold chose anything.
+
+    >>> summarise_choices([{"flattening": 0.0}, {"flattening": 0.5}, {"flattening": 0.0}])
+    'flattening 0 (2/3), 0.5 (1/3)'
+    """
+    choices = [c for c in choices if isinstance(c, dict)]
+    names = list(dict.fromkeys(name for c in choices for name in c))
+    parts = []
+    for name in names:
+        counts: dict = {}
+        for c in choices:
+            if name in c:
+                key = _format_value(c[name])
+                counts[key] = counts.get(key, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: -item[1])  # stable: first seen
+        parts.append(f"{name} " + ", ".join(f"{v} ({n}/{len(choices)})" for v, n in ranked))
+    return "; ".join(parts)
+
+
 def _delegate(name):
     def check(self):
         return hasattr(self.best_estimator_ if hasattr(self, "best_estimator_")
@@ -134,7 +185,8 @@ class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
 
     See the module docstring for the scheme.  The estimator follows the
     domain convention (``fit(X, y_tagged)``; a transfer estimator or a
-    pipeline of them).
+    pipeline of them).  The search costs ``cv`` fits per candidate, plus the
+    refit.
 
     Parameters
     ----------
@@ -163,6 +215,9 @@ class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         ``"params"`` (the candidates) and ``"score"`` (their out-of-fold
         scores); both empty when nothing was searched.
     best_estimator_ : the estimator refitted on all rows with ``best_params_``.
+    chosen_params_ : dict
+        ``best_params_`` by the parameters' last names (``adapt__n_components``
+        -> ``n_components``), plus what the refitted estimator chose itself.
     """
 
     def __init__(self, estimator, param_grid, cv: int = 3, scoring=None, task: str = "auto",
@@ -223,6 +278,8 @@ class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         self.cv_results_ = {"params": candidates if folds is not None else [],
                             "score": scores}
         self.best_estimator_ = clone(self.estimator).set_params(**best).fit(X, y)
+        self.chosen_params_ = {name.rsplit("__", 1)[-1]: value for name, value in best.items()}
+        self.chosen_params_.update(chosen_params(self.best_estimator_))
         for name in ("classes_", "n_features_in_"):
             if hasattr(self.best_estimator_, name):
                 setattr(self, name, getattr(self.best_estimator_, name))

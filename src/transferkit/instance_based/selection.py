@@ -100,6 +100,8 @@ class InstanceSelection(RowSelectingTransfer):
     n_keep_ : the ``n_keep`` used (the chosen one of a list).
     n_keep_scores_ : ndarray, the cross-validated score of each ``n_keep`` of a
         list, in its order (empty when nothing was compared).
+    chosen_params_ : dict, ``{"n_keep": n_keep_}`` when it was chosen by target
+        CV, else empty.
     training_weights_ : ndarray, the weight each row got (0 = unused).
     """
 
@@ -153,6 +155,7 @@ class InstanceSelection(RowSelectingTransfer):
             candidates.append(kept)
         best, self.n_keep_scores_ = choose_by_target_cv(self, X, info, candidates)
         self.n_keep_ = options[best]
+        self.chosen_params_ = {"n_keep": self.n_keep_} if self.n_keep_scores_.size else {}
         selected = np.zeros(len(info.labels), dtype=bool)
         selected[rows] = candidates[best] > 0
         self.selected_ = selected

@@ -578,6 +578,8 @@ class TwoStageTrAdaBoostR2(_R2Base):
     estimators_, estimator_weights_ : the chosen AdaBoost.R2' ensemble.
     cv_errors_ : ndarray (S,), ``errors_t``.
     best_step_ : int, 0-based index of the chosen step.
+    chosen_params_ : dict, ``{"step": best_step_}`` when target CV chose it, else
+        empty (fewer than 2 labelled target rows: the last step).
     betas_ : ndarray (S - 1,), stage-1 ``beta_t``.
     sample_weight_ : ndarray (n_rows,), the chosen step's weights ``w^t``.
 
@@ -659,6 +661,7 @@ class TwoStageTrAdaBoostR2(_R2Base):
         self.voting_start_ = 0
         self.cv_errors_ = np.asarray(cv_errors, dtype=float)
         self.best_step_ = step
+        self.chosen_params_ = {"step": step} if folds else {}
         self.betas_ = np.asarray(betas)
         _set_row_weights(self, w_best, rows, n_all, X_rows.shape[1])
         return self

@@ -145,7 +145,9 @@ class ImportanceWeighted(RowSelectingTransfer):
         labelled target rows (see :func:`choose_flattening`); with fewer than
         10 labelled target rows, or a class with fewer than 2
         (:func:`~transferkit.evaluation.tuning.target_folds`), the largest
-        exponent of the grid (1, the full weights, by default).
+        exponent of the grid (1, the full weights, by default).  The search
+        costs ``cv * len(flattening_grid)`` extra fits of the estimator (the
+        weighter is fitted once).
     flattening_grid : sequence of float, default=(0, 0.5, 1)
     cv : int, default=3
         Folds of the target cross-validation of ``flattening="auto"``
@@ -164,6 +166,8 @@ class ImportanceWeighted(RowSelectingTransfer):
     flattening_ : float, the exponent used.
     flattening_scores_ : ndarray, the cross-validated score of each exponent of
         ``flattening_grid`` in ascending order (empty when nothing was searched).
+    chosen_params_ : dict, ``{"flattening": flattening_}`` when it was chosen by
+        target CV, else empty.
     training_weights_ : ndarray, the weight each row got (0 = unused).
     """
 
@@ -191,6 +195,7 @@ class ImportanceWeighted(RowSelectingTransfer):
             exponent = _check_exponent(self.flattening, "flattening")
             scores = np.empty(0)
         self.flattening_, self.flattening_scores_ = exponent, scores
+        self.chosen_params_ = {"flattening": exponent} if scores.size else {}
         return _row_weights(info, flatten_weights(source, exponent), self.target_weight)
 
 

@@ -172,8 +172,10 @@ class _ContinuedBoosting(DomainAwareMixin, BaseEstimator):
         Y = self._encode(lt)
         F0 = self._raw_source(Xt)
         n_trees = int(self.n_target_trees)
+        self.chosen_params_ = {}
         if self.cv is not None and n_trees > 0 and len(lt) >= 2:
             n_trees = self._choose_n_trees(Xt, Y, F0, n_trees, rng)
+            self.chosen_params_ = {"n_target_trees": n_trees}
         self.trees_ = self._boost(Xt, Y, F0, n_trees, rng, self._target_weights(Y))
         self.n_target_trees_ = n_trees
         return self
@@ -278,7 +280,8 @@ class ContinuedBoostingRegressor(RegressorMixin, _ContinuedBoosting):
     Attributes
     ----------
     source_estimator_, trees_ (list of (tree, leaf values)), n_target_trees_,
-    cv_losses_ (with ``cv``: CV loss per number of trees).
+    cv_losses_ (with ``cv``: CV loss per number of trees), chosen_params_
+    (``{"n_target_trees": n_target_trees_}`` when ``cv`` chose it, else empty).
 
     Examples
     --------

@@ -218,7 +218,7 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedBase):
     coef_, intercept_ : the target model.
     source_coef_, source_intercept_ : the source model.
     lambda_ : the chosen ``lambda``; lambdas_ : the grid; cv_scores_ : CV mean
-    squared error per grid value.
+    squared error per grid value; chosen_params_ : ``{"lambda": lambda_}``.
 
     Examples
     --------
@@ -260,6 +260,7 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedBase):
         self.coef_, self.intercept_ = W[0], float(b[0])
         self.source_coef_, self.source_intercept_ = w_s, b_s
         self.lambdas_, self.cv_scores_, self.lambda_ = grid, scores, float(grid[best])
+        self.chosen_params_ = {"lambda": self.lambda_}
         return self
 
     def predict(self, X):
@@ -400,7 +401,7 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedBase):
     ----------
     classes_, coef_ (K', d), intercept_ (K',) with K' = 1 for binary,
     source_coef_, source_intercept_, lambda_, lambdas_, cv_scores_ (CV
-    log-loss per grid value).
+    log-loss per grid value), chosen_params_ (``{"lambda": lambda_}``).
 
     Examples
     --------
@@ -487,6 +488,7 @@ class RegularizedTransferClassifier(ClassifierMixin, _RegularizedBase):
         self.coef_, self.intercept_ = W.T, b
         self.source_coef_, self.source_intercept_ = W_s.T, b_s
         self.lambdas_, self.cv_scores_, self.lambda_ = grid, scores, float(grid[best])
+        self.chosen_params_ = {"lambda": self.lambda_}
         return self
 
     def decision_function(self, X):
