@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.model_selection import BaseCrossValidator, KFold, StratifiedKFold
+from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state
 
 from transferkit.domains import DomainInfo, infer_task, read_domains
@@ -57,7 +57,7 @@ from transferkit.evaluation.metrics import (
     default_positive_label,
     regression_metrics,
 )
-from transferkit.evaluation.tuning import chosen_params
+from transferkit.evaluation.tuning import chosen_params, class_codes, shuffled_folds
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["TargetSplitter", "fit_and_score", "cross_evaluate"]
@@ -192,23 +192,11 @@ class _LabelledRowSplitter(BaseCrossValidator):
         if X is not None and len(X) != n:
             raise TransferKitInputError(f"X has {len(X)} rows but y has {n}.")
         rng = check_random_state(self.random_state)
-        # Encode labels as integers so mixed float/int codings (0.0 vs 0) agree.
-        codes = None
-        if stratified:
-            classes = _sorted_classes(labels.tolist())
-            code_of = {c: k for k, c in enumerate(classes)}
-            codes = np.array([code_of[v] for v in labels.tolist()])
-        dummy = np.zeros((pool.size, 1))
+        # Integer codes, so mixed float/int codings (0.0 vs 0) agree.
+        codes = class_codes(labels) if stratified else None
         for _ in range(int(self.n_repeats)):
             seed = rng.randint(np.iinfo(np.int32).max)
-            if stratified:
-                folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(
-                    dummy, codes
-                )
-            else:
-                folds = KFold(n_splits, shuffle=True, random_state=seed).split(dummy)
-            for _train_pos, test_pos in folds:
-                test = np.sort(pool[test_pos])
+            for test in shuffled_folds(pool, n_splits, seed, codes):
                 train_mask = np.ones(n, dtype=bool)
                 train_mask[test] = False
                 yield np.flatnonzero(train_mask), test

@@ -75,6 +75,25 @@ def check_cv(cv) -> int:
     return int(cv)
 
 
+def class_codes(labels) -> np.ndarray:
+    """An integer code per label, in order of first appearance (1 and 1.0 are one
+    class, as in the metrics)."""
+    code_of: dict = {}
+    return np.array([code_of.setdefault(v, len(code_of)) for v in np.asarray(labels).tolist()],
+                    dtype=np.int64)
+
+
+def shuffled_folds(pool: np.ndarray, n_splits: int, seed: int, codes=None) -> list:
+    """Test folds of one shuffled K-fold over the row indices ``pool`` (each sorted),
+    stratified by ``codes`` when given."""
+    dummy = np.zeros((pool.size, 1))
+    if codes is None:
+        splits = KFold(n_splits, shuffle=True, random_state=seed).split(dummy)
+    else:
+        splits = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(dummy, codes)
+    return [np.sort(pool[test]) for _, test in splits]
+
+
 def target_folds(info: DomainInfo, task: str, cv: int, random_state) -> list | None:
     """``cv`` folds of the labelled target rows (arrays of row indices), or None.
 
@@ -89,17 +108,11 @@ def target_folds(info: DomainInfo, task: str, cv: int, random_state) -> list | N
     if rows.size < MIN_ROWS_TO_CHOOSE:
         return None
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    if task == "classification":
-        code_of: dict = {}  # 1 and 1.0 are one class, as in the metrics
-        codes = np.array([code_of.setdefault(v, len(code_of))
-                          for v in info.labels_of(rows).tolist()])
-        k = min(cv, int(np.bincount(codes).min()))
-        if k < 2:
-            return None
-        splits = StratifiedKFold(k, shuffle=True, random_state=seed).split(rows, codes)
-    else:
-        splits = KFold(cv, shuffle=True, random_state=seed).split(rows)
-    return [rows[test] for _, test in splits]
+    if task != "classification":
+        return shuffled_folds(rows, cv, seed)
+    codes = class_codes(info.labels_of(rows))
+    k = min(cv, int(np.bincount(codes).min()))
+    return shuffled_folds(rows, k, seed, codes) if k >= 2 else None
 
 
 def scoring_metric(scoring, task: str):
