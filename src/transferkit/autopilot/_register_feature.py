@@ -17,7 +17,7 @@ cross-validation over the labelled target rows, balanced accuracy or RMSE,
 the default listed first so that it wins ties, kept when there are fewer
 than 10 labelled target rows).  TCA and JDA keep their defaults (20
 components, mu = 1, the median bandwidth).  Choosing their dimension from
-(20, 5, 50) the same way made each fit 6-9x slower and did not help
+(20, 5, 50) the same way made each fit 4-10x slower and did not help
 reliably: cross-validated balanced accuracy on the lending-club demo task
 0.784 -> 0.743 (TCA) and 0.784 -> 0.775 (JDA), RMSE on the Ames task
 0.224 -> 0.214 (TCA), all within the folds' noise
