@@ -46,7 +46,7 @@ def _text_table(header, rows) -> str:
 
 
 def _print_result(result: dict, out) -> None:
-    from transferkit.report import leaderboard_rows, report_metrics
+    from transferkit.report import chosen_rows, leaderboard_rows, report_metrics
 
     shift = result["shift"]
     print("\nShift between source and target", file=out)
@@ -66,8 +66,7 @@ def _print_result(result: dict, out) -> None:
     print(f"\nLeaderboard ({result['evidence']}; mean [95% interval])", file=out)
     print(_text_table(["#", "strategy", "family"] + metrics + ["verdict", "p"],
                       leaderboard_rows(result, metrics)), file=out)
-    chosen = [(e["strategy"], e["chosen_on_target"]) for e in result["leaderboard"]
-              if e.get("chosen_on_target")]
+    chosen = chosen_rows(result)
     if chosen:
         print("\nChosen on the labelled target rows of each training fold (value (folds)):",
               file=out)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import html
 import math
 
-__all__ = ["render_report", "format_score", "html_table", "leaderboard_rows", "report_metrics"]
+__all__ = ["render_report", "format_score", "html_table", "leaderboard_rows", "chosen_rows",
+           "report_metrics"]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -77,6 +78,13 @@ def leaderboard_rows(result: dict, metrics) -> list[list[str]]:
             + [entry["verdict"], "" if p is None else f"{p:.3g}"]
         )
     return rows
+
+
+def chosen_rows(result: dict) -> list[list[str]]:
+    """``[strategy, what it chose on the target over the folds]`` for each strategy that
+    chose something (the leaderboard's ``chosen_on_target``)."""
+    return [[e["strategy"], e["chosen_on_target"]] for e in result["leaderboard"]
+            if e.get("chosen_on_target")]
 
 
 def report_metrics(result: dict) -> list[str]:
@@ -148,8 +156,7 @@ def render_report(result: dict, title: str = "transferkit report", description: 
                for e in result["leaderboard"]]
     parts.append(html_table(["#", "strategy", "family"] + metrics + ["verdict", "p"], rows,
                         left=3, row_classes=classes))
-    chosen = [[e["strategy"], e["chosen_on_target"]] for e in result["leaderboard"]
-              if e.get("chosen_on_target")]
+    chosen = chosen_rows(result)
     if chosen:
         parts.append("<p class='small'>Hyper-parameters chosen by cross-validation on the "
                      "labelled target rows of each training fold: value (folds).</p>")
