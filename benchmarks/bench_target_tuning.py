@@ -112,9 +112,38 @@ def _holdout(model, task, classification: bool) -> dict:
     return {"rmse": regression_metrics(task.y_holdout, predicted)["rmse"]}
 
 
-def _peak_mb() -> float:
+def peak_mb() -> float:
     """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fit_on_all_rows(strategy: Strategy, result, task) -> Pipeline:
+    """The strategy as the autopilot builds it, fitted on every row of ``task``."""
+    return Pipeline([("preprocess", TabularPreprocessor()),
+                     ("strategy", strategy.build(result.task, 0))]).fit(task.X, task.y)
+
+
+def board_fields(board, name: str, metric: str) -> dict:
+    """A strategy's cross-validated figures from the leaderboard (indexed by strategy)."""
+    entry = board.loc[name]
+    return {"cv_mean": float(entry[f"{metric}_mean"]),
+            "cv_ci": [float(entry[f"{metric}_ci_low"]), float(entry[f"{metric}_ci_high"])],
+            "seconds": float(entry["fit_seconds"]),
+            "chosen_on_target": entry["chosen_on_target"]}
+
+
+def plain(chosen: dict) -> dict:
+    """``chosen_params`` with numpy scalars as Python numbers (for JSON)."""
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in chosen.items()}
+
+
+def save_report(report: dict, path: Path) -> None:
+    """Write ``report`` as JSON, atomically (a temporary file renamed over ``path``)."""
+    path.parent.mkdir(exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(report, indent=2) + "\n")
+    temporary.replace(path)
+    print(f"\nsaved {path}")
 
 
 def run(dataset: str, task, n_repeats: int) -> tuple[list, dict]:
@@ -130,9 +159,7 @@ def run(dataset: str, task, n_repeats: int) -> tuple[list, dict]:
     board = result.leaderboard.set_index("strategy")
     records = []
     for strategy in variants:
-        model = Pipeline([("preprocess", TabularPreprocessor()),
-                          ("strategy", strategy.build(result.task, 0))]).fit(task.X, task.y)
-        entry = board.loc[strategy.name]
+        model = fit_on_all_rows(strategy, result, task)
         name, _, variant = strategy.name.partition("[")
         chosen = chosen_params(model)
         if isinstance(model.named_steps["strategy"], InstanceSelection):
@@ -140,19 +167,15 @@ def run(dataset: str, task, n_repeats: int) -> tuple[list, dict]:
         record = {
             "name": name, "variant": variant.rstrip("]") or "autopilot",
             "impl": "transferkit", "dataset": dataset, "n": len(task.X), "metric": metric,
-            "cv_mean": float(entry[f"{metric}_mean"]),
-            "cv_ci": [float(entry[f"{metric}_ci_low"]), float(entry[f"{metric}_ci_high"])],
-            "seconds": float(entry["fit_seconds"]),
-            "chosen_on_target": entry["chosen_on_target"],
+            **board_fields(board, strategy.name, metric),
             "holdout": _holdout(model, task, classification),
-            "chosen_on_all_rows": {k: (v.item() if hasattr(v, "item") else v)
-                                   for k, v in chosen.items()},
+            "chosen_on_all_rows": plain(chosen),
         }
         if classification:
-            record["roc_auc_mean"] = float(entry["roc_auc_mean"])
+            record["roc_auc_mean"] = float(board.loc[strategy.name, "roc_auc_mean"])
         records.append(record)
     for record in records:
-        record["peak_mb"] = _peak_mb()
+        record["peak_mb"] = peak_mb()
     baseline = float(board.loc[result.baseline, f"{metric}_mean"])
     return records, {"dataset": dataset, "description": task.description, "metric": metric,
                      "baseline": {result.baseline: baseline}, "autopilot_seconds": seconds}
@@ -180,11 +203,7 @@ def main() -> None:
             print(f"  {label:<34} {r['cv_mean']:.4f} [{low:.3f}, {high:.3f}]"
                   f"  fit {r['seconds']:.2f} s  hold-out {r['holdout']}"
                   f"  chosen {r['chosen_on_all_rows']}  folds: {r['chosen_on_target']}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    temporary = RESULTS.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(report, indent=2) + "\n")
-    temporary.replace(RESULTS)
-    print(f"\nsaved {RESULTS}")
+    save_report(report, RESULTS)
 
 
 if __name__ == "__main__":

@@ -286,3 +286,30 @@ def test_bad_input_gives_clear_errors(bad):
         match = "must align"
     with pytest.raises(TransferKitInputError, match=match):
         Autopilot(shift_permutations=10, **kwargs).run(X, y)
+
+
+@pytest.mark.parametrize("metric, positive_label", [(None, None), ("roc_auc", None),
+                                                    ("f1_pos", "majority")])
+def test_searches_inside_strategies_score_by_the_autopilot_metric(metric, positive_label):
+    # the autopilot tells each strategy its metric and positive class (TaskInfo), and
+    # every built-in strategy that searches on the target passes them on
+    X, y = make_task(n_target=60)
+    counts = pd.Series(y["label"][read_domains(y).labelled_target]).value_counts()
+    assert counts.iloc[0] > counts.iloc[-1]
+    if positive_label == "majority":
+        positive_label = counts.idxmax()
+    built = []
+    spy = Strategy("spy", "baseline", "records the TaskInfo it is built with",
+                   lambda task, seed: built.append(task) or Pooled(random_state=seed))
+    Autopilot(strategies=[spy], metric=metric, positive_label=positive_label, n_splits=2,
+              shift_permutations=20, random_state=0).run(X, y)
+    expected_positive = counts.idxmin() if positive_label is None else positive_label
+    task = built[0]
+    assert task.metric == (metric or "balanced_accuracy")
+    assert task.positive_label == expected_positive
+    searching = ["kmm", "kliep", "ulsif", "rulsif", "nn_weights", "pooled_importance_weighted",
+                 "instance_selection", "subspace_alignment"]
+    for name in searching:
+        params = get_strategy(name).build(task, 0).get_params(deep=True)
+        assert params["scoring"] == task.metric, name
+        assert params["positive_label"] == expected_positive, name

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import balanced_accuracy_score, mean_squared_error
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_score,
+    roc_auc_score,
+)
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -14,7 +20,12 @@ from transferkit.autopilot import Autopilot
 from transferkit.baselines import Pooled
 from transferkit.domains import read_domains, stack_domains
 from transferkit.evaluation import fit_and_score
-from transferkit.evaluation.tuning import TargetGridSearch, chosen_params, summarise_choices
+from transferkit.evaluation.tuning import (
+    TargetGridSearch,
+    best_index,
+    chosen_params,
+    summarise_choices,
+)
 from transferkit.feature_based import SubspaceAlignment
 from transferkit.instance_based import ImportanceWeighted
 from transferkit.validation import TransferKitInputError
@@ -39,13 +50,16 @@ def _task(n_s=80, n_t=45, n_unlabelled=10, seed=0, regression=False):
     return Xs, ys, Xt, yt
 
 
-@pytest.mark.parametrize("regression", [False, True])
-def test_search_equals_the_search_by_hand(regression):
+@pytest.mark.parametrize("regression, metric", [(False, None), (True, None),
+                                                (False, "roc_auc"), (False, "precision_pos"),
+                                                (True, "mae")])
+def test_search_equals_the_search_by_hand(regression, metric):
     Xs, ys, Xt, yt = _task(regression=regression)
     X, y = stack_domains(Xs, ys, Xt, yt)
     base = Ridge(alpha=1.0) if regression else _lr()
     grid = [1.0, 5.0, 0.2]
-    search = TargetGridSearch(Pooled(base), {"target_weight": grid}, random_state=3).fit(X, y)
+    search = TargetGridSearch(Pooled(base), {"target_weight": grid}, random_state=3,
+                              scoring=metric).fit(X, y)
     # by hand: folds over the labelled target rows, seeded by one draw from the seed
     n_s, labelled = len(Xs), np.flatnonzero(yt != None)  # noqa: E711
     seed = np.random.RandomState(3).randint(np.iinfo(np.int32).max)
@@ -54,18 +68,28 @@ def test_search_equals_the_search_by_hand(regression):
                 else StratifiedKFold(3, shuffle=True, random_state=seed))
     folds = [labelled[test] for _, test in splitter.split(labelled, y_lab)]
     expected = []
+    # the default positive class: the minority class of the labelled target rows
+    positive = None if regression else int(np.argmin(np.bincount(y_lab)))
     for weight in grid:
-        predicted = np.empty(len(Xt))
+        predicted, proba = np.empty(len(Xt)), np.empty(len(Xt))
         for test in folds:
             train = np.setdiff1d(labelled, test)
             model = Ridge(alpha=1.0) if regression else _lr()
             model.fit(np.vstack([Xs, Xt[train]]), np.r_[ys, yt[train].astype(float)],
                       sample_weight=np.r_[np.ones(n_s), np.full(len(train), weight)])
             predicted[test] = model.predict(Xt[test])
+            if not regression:
+                proba[test] = model.predict_proba(Xt[test])[:, positive]
         truth, guess = yt[labelled].astype(float), predicted[labelled]
-        expected.append(np.sqrt(mean_squared_error(truth, guess)) if regression
-                        else balanced_accuracy_score(truth, guess))
+        expected.append({
+            None: (lambda: np.sqrt(mean_squared_error(truth, guess))) if regression
+            else (lambda: balanced_accuracy_score(truth, guess)),
+            "mae": lambda: mean_absolute_error(truth, guess),
+            "roc_auc": lambda: roc_auc_score(truth == positive, proba[labelled]),
+            "precision_pos": lambda: precision_score(truth, guess, pos_label=positive),
+        }[metric]())
     np.testing.assert_allclose(search.cv_results_["score"], expected, rtol=1e-6)
+    assert len(set(np.round(expected, 12))) > 1  # the grid is not one big tie
     signed = -np.array(expected) if regression else np.array(expected)
     chosen = grid[int(np.flatnonzero(np.isclose(signed, signed.max(), rtol=0, atol=1e-12))[0])]
     assert search.best_params_ == {"target_weight": chosen}
@@ -161,7 +185,8 @@ def test_too_few_target_labels_keeps_the_estimators_own_parameters():
     ({"cv": 1}, "cv must be an integer >= 2"),
     ({"scoring": "auc"}, "Unknown metric 'auc'"),
     ({"scoring": "rmse"}, "is a regression metric but the task is classification"),
-    ({"scoring": "roc_auc"}, "cannot be computed from the predicted labels"),
+    ({"scoring": "roc_auc", "positive_label": "yes"},
+     r"positive_label='yes' is not one of the classes \[0, 1\]"),
     ({"task": "ranking"}, "task must be 'auto', 'classification' or 'regression'"),
 ])
 def test_bad_input(params, match):
@@ -226,3 +251,11 @@ def test_fit_and_score_and_the_leaderboard_report_what_was_chosen():
     assert board["kmm"].startswith("flattening ") and board["kmm"].count("/3)") >= 1
     counts = [int(part.split("(")[1].split("/")[0]) for part in board["kmm"].split(", ")]
     assert sum(counts) == 3
+
+
+def test_nan_scores_never_win_a_search():
+    # ROC AUC is NaN when the held-out rows hold one class: such a candidate cannot win
+    assert best_index(np.array([np.nan, 0.3, 0.5]), greater_is_better=True) == 2
+    assert best_index(np.array([np.nan, 0.3, 0.1]), greater_is_better=False) == 2
+    assert best_index(np.array([0.4, np.nan, 0.4]), greater_is_better=True) == 0
+    assert best_index(np.array([np.nan, np.nan]), greater_is_better=True) == 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import balanced_accuracy_score, mean_squared_error
+from sklearn.metrics import balanced_accuracy_score, f1_score, mean_squared_error, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from transferkit.domains import read_domains, stack_domains
@@ -75,9 +75,12 @@ def test_fixed_exponent_trains_with_flattened_weights():
 
 
 # ------------------------------------------------------------- choice by target CV
-def _by_hand_scores(Xs, ys, Xt, yt, w, grid, random_state, regression=False, cv=3):
+def _by_hand_scores(Xs, ys, Xt, yt, w, grid, random_state, regression=False, cv=3,
+                    metric=None, positive=None):
     """The documented scheme, written out: folds over the labelled target rows (seeded
-    from random_state), one out-of-fold prediction per target row, one score per lambda."""
+    from random_state), one out-of-fold prediction per target row, one score per lambda.
+    ``metric``: "roc_auc" (of the out-of-fold probabilities of class ``positive``),
+    "f1_pos" (of class ``positive``) or None (balanced accuracy / RMSE)."""
     seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)
     if regression:
         folds = [test for _, test in KFold(cv, shuffle=True, random_state=seed).split(Xt)]
@@ -89,15 +92,23 @@ def _by_hand_scores(Xs, ys, Xt, yt, w, grid, random_state, regression=False, cv=
     for exponent in grid:
         ws = w**exponent if exponent > 0 else np.ones_like(w)
         ws = ws * w.mean() / ws.mean()
-        predicted = np.empty(len(Xt))
+        predicted, proba = np.empty(len(Xt)), np.empty(len(Xt))
         for test in folds:
             train = np.setdiff1d(np.arange(len(Xt)), test)
             model = Ridge(alpha=1.0) if regression else _lr()
             model.fit(np.vstack([Xs, Xt[train]]), np.r_[ys, yt[train]],
                       sample_weight=np.r_[ws, np.ones(len(train))])
             predicted[test] = model.predict(Xt[test])
-        scores.append(np.sqrt(mean_squared_error(yt, predicted)) if regression
-                      else balanced_accuracy_score(yt, predicted))
+            if metric == "roc_auc":
+                proba[test] = model.predict_proba(Xt[test])[:, list(model.classes_).index(positive)]
+        if regression:
+            scores.append(np.sqrt(mean_squared_error(yt, predicted)))
+        elif metric == "roc_auc":
+            scores.append(roc_auc_score(yt == positive, proba))
+        elif metric == "f1_pos":
+            scores.append(f1_score(yt, predicted, pos_label=positive))
+        else:
+            scores.append(balanced_accuracy_score(yt, predicted))
     return np.array(scores)
 
 
@@ -114,6 +125,60 @@ def test_auto_flattening_equals_cross_validation_by_hand(regression):
     best = expected.min() if regression else expected.max()
     assert model.flattening_ == max(g for g, s in zip(grid, expected)
                                     if np.isclose(s, best, rtol=0, atol=1e-12))
+
+
+@pytest.mark.parametrize("metric, positive", [("roc_auc", None), ("roc_auc", 0),
+                                              ("f1_pos", 0), ("f1_pos", None)])
+def test_auto_flattening_scored_by_the_given_metric_equals_cross_validation_by_hand(
+        metric, positive):
+    # imbalanced target: class 1 is the minority, the default positive class
+    Xs, ys, Xt, yt, good = _two_rule_task(60, 30, n_target=60, seed=5)
+    yt = (Xt[:, 0] > 0.6).astype(int)
+    w = np.where(good, 1.0, 0.2) * np.random.default_rng(4).uniform(0.5, 1.5, len(Xs))
+    X, y = stack_domains(Xs, ys, Xt, yt)
+    model = ImportanceWeighted(_lr(), weighter=FixedWeighter(w), random_state=7,
+                               scoring=metric, positive_label=positive).fit(X, y)
+    grid = (0.0, 0.5, 1.0)
+    expected = _by_hand_scores(Xs, ys, Xt, yt, w, grid, 7, metric=metric,
+                               positive=1 if positive is None else positive)
+    np.testing.assert_allclose(model.flattening_scores_, expected, rtol=1e-6)
+    assert model.flattening_ == max(g for g, s in zip(grid, expected)
+                                    if np.isclose(s, expected.max(), rtol=0, atol=1e-12))
+    # the metric matters: balanced accuracy gives other scores
+    other = _by_hand_scores(Xs, ys, Xt, yt, w, grid, 7)
+    assert not np.allclose(other, expected)
+
+
+def test_roc_auc_needs_scores_from_the_estimator():
+    class LabelsOnly(BaseEstimator):
+        """A classifier with predict but neither predict_proba nor decision_function."""
+
+        def fit(self, X, y, sample_weight=None):
+            self.model_ = _lr().fit(X, y, sample_weight=sample_weight)
+            self.classes_ = self.model_.classes_
+            return self
+
+        def predict(self, X):
+            return self.model_.predict(X)
+
+    Xs, ys, Xt, yt, _ = _two_rule_task(40, 10, n_target=30)
+    X, y = stack_domains(Xs, ys, Xt, yt)
+    with pytest.raises(TransferKitInputError, match="needs predict_proba or decision_function"):
+        ImportanceWeighted(LabelsOnly(), weighter=FixedWeighter(np.ones(len(Xs))),
+                           scoring="roc_auc").fit(X, y)
+
+
+def test_binary_only_metric_needs_a_positive_class_in_a_multiclass_task():
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(60, 2)), rng.normal(size=(30, 2))
+    ys, yt = np.tile([0, 1, 2], 20), np.tile([0, 1, 2], 10)
+    X, y = stack_domains(Xs, ys, Xt, yt)
+    weighter = FixedWeighter(np.ones(len(Xs)))
+    with pytest.raises(TransferKitInputError, match="scores one positive class.*positive_label="):
+        ImportanceWeighted(_lr(), weighter=weighter, scoring="recall_pos").fit(X, y)
+    model = ImportanceWeighted(_lr(), weighter=weighter, scoring="recall_pos",
+                               positive_label=2).fit(X, y)
+    assert model.flattening_scores_.size == 3
 
 
 @pytest.mark.parametrize("regression", [False, True])
@@ -180,7 +245,7 @@ def test_auto_flattening_is_deterministic_and_seeded():
     ({"cv": 2.5}, "cv must be an integer >= 2"),
     ({"scoring": "auc"}, "Unknown metric 'auc'"),
     ({"scoring": "rmse"}, "is a regression metric but the task is classification"),
-    ({"scoring": "roc_auc"}, "cannot be computed from the predicted labels"),
+    ({"scoring": "f1_pos", "positive_label": 2}, r"positive_label=2 is not one of the classes"),
 ])
 def test_flattening_bad_input(params, match):
     Xs, ys, Xt, yt, _ = _two_rule_task(40, 10, n_target=30)

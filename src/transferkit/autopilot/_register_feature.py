@@ -13,8 +13,8 @@ Hyper-parameters.  Where target labels exist, subspace alignment's share of
 target variance kept (``variance_kept`` in (0.9, 0.7, 0.99), which sets its
 dimension) is chosen by the target protocol
 (:class:`~transferkit.evaluation.tuning.TargetGridSearch`: 3-fold
-cross-validation over the labelled target rows, balanced accuracy or RMSE,
-the default listed first so that it wins ties, kept when there are fewer
+cross-validation over the labelled target rows, scored by the autopilot's
+metric, the default listed first so that it wins ties, kept when there are fewer
 than 10 labelled target rows).  TCA and JDA keep their defaults (20
 components, mu = 1, the median bandwidth).  Choosing their dimension from
 (20, 5, 50) the same way made each fit 4-10x slower and did not help
@@ -47,7 +47,7 @@ def _pipeline(adapter, task: TaskInfo, seed, grid=None):
         return pipeline
     return TargetGridSearch(pipeline, {f"adapt__{name}": list(values)
                                        for name, values in grid.items()},
-                            task=task.task, random_state=seed)
+                            task=task.task, random_state=seed, **task.search_scoring())
 
 
 def _is_classification(task: TaskInfo) -> bool:

@@ -9,7 +9,8 @@ weighted strategies choose how far to trust the weights by the target
 protocol: the flattening exponent :math:`\\lambda` of :math:`w^\\lambda`
 (0 = plain pooling, 1 = the full ratio) by 3-fold cross-validation over the
 labelled target rows (:class:`~transferkit.instance_based.ImportanceWeighted`,
-``flattening="auto"``); with fewer than 10 labelled target rows the full
+``flattening="auto"``), scored by the autopilot's metric and positive class
+(:meth:`TaskInfo.search_scoring`); with fewer than 10 labelled target rows the full
 weights are used.  Instance selection chooses its rule for how many source
 rows to keep the same way (:data:`SELECTION_RULES`).
 """
@@ -37,7 +38,7 @@ SELECTION_RULES = ("auto", 0.5, 1.0)
 def _weighted(weighter_factory):
     def build(task, seed):
         return ImportanceWeighted(task=task.task, weighter=weighter_factory(seed),
-                                  random_state=seed)
+                                  random_state=seed, **task.search_scoring())
     return build
 
 
@@ -66,7 +67,7 @@ INSTANCE_STRATEGIES = (
              "Trained on the source rows where the domain classifier finds p_t >= p_s (or "
              "the top half, or all: by target CV), plus the labelled target rows.",
              lambda task, seed: InstanceSelection(n_keep=SELECTION_RULES, task=task.task,
-                                                  random_state=seed)),
+                                                  random_state=seed, **task.search_scoring())),
 )
 
 for _strategy in INSTANCE_STRATEGIES:

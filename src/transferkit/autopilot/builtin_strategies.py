@@ -58,7 +58,8 @@ BUILTIN_STRATEGIES = (
     Strategy("pooled_importance_weighted", "instance",
              "Pooled, source rows weighted by p_t(x)/p_s(x) from a domain classifier, "
              "flattened by target CV.",
-             lambda task, seed: ImportanceWeighted(task=task.task, random_state=seed)),
+             lambda task, seed: ImportanceWeighted(task=task.task, random_state=seed,
+                                                   **task.search_scoring())),
     Strategy("linear_probe", "model",
              "Frozen pretrained backbone + linear/logistic head (CV-tuned) on the target rows.",
              _linear_probe, _backbone_task_with_labels),

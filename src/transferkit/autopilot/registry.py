@@ -50,10 +50,20 @@ class TaskInfo:
     n_features: int
     classes: tuple = ()
     modality: str = "tabular"
+    #: The autopilot's primary metric and positive class: searches inside a strategy
+    #: (``scoring=``, ``positive_label=``) choose by what the leaderboard ranks by.
+    metric: str | None = None
+    positive_label: object = None
 
     @property
     def has_target_labels(self) -> bool:
         return self.n_labelled_target > 0
+
+    def search_scoring(self) -> dict:
+        """``scoring`` and ``positive_label`` for a search inside a strategy (e.g.
+        ``ImportanceWeighted(..., **task.search_scoring())``): the autopilot's metric
+        and positive class; None (the searches' defaults) when not set."""
+        return {"scoring": self.metric, "positive_label": self.positive_label}
 
 
 def _always(task: TaskInfo) -> bool:

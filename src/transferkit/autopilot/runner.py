@@ -39,7 +39,7 @@ Example
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,7 @@ from transferkit.domains import DomainInfo, infer_task, read_domains
 from transferkit.evaluation import (
     SourceSplitter,
     TargetSplitter,
+    default_positive_label,
     fit_and_score,
     get_metric,
     iwcv_fit_and_score,
@@ -270,6 +271,10 @@ class Autopilot:
         task = self._task_info(X, info)
         spec = get_metric(self.metric or ("balanced_accuracy" if task.task == "classification"
                                           else "rmse"), task.task)
+        # the strategies' own searches choose by the same metric and positive class
+        positive = self._positive(task, info)
+        task = replace(task, metric=spec.name,
+                       positive_label=self.positive_label if positive is None else positive)
         supervised = task.has_target_labels
         baseline = TARGET_ONLY if supervised else SOURCE_ONLY
         strategies = self._strategies(task, baseline)
@@ -331,14 +336,16 @@ class Autopilot:
         )
 
     def _positive(self, task: TaskInfo, info: DomainInfo):
+        """The positive class of a binary task: ``positive_label``, else the minority
+        class of the labelled target rows (of all labelled rows when the target has
+        none), ties to the class that sorts last, as in ``fit_and_score``."""
         if task.task != "classification" or len(task.classes) != 2:
             return None
         if self.positive_label is not None:
             return self.positive_label
         target = info.labels_of(info.labelled_target)
         labels = target if len(target) else info.labels_of(info.labelled)
-        counts = pd.Series(labels, dtype=object).value_counts()
-        return counts.index[-1]
+        return default_positive_label(labels)
 
     # ---------------------------------------------------------- summarising
     def _leaderboard(self, fold_scores, strategies, spec, baseline, task,

@@ -21,9 +21,13 @@ fewer than 2 of them) nothing is searched and the estimator is fitted with
 its own parameters: out-of-fold scores of so few rows cannot tell the
 candidates apart.
 
-:func:`target_folds` and :func:`score_predictions` are the two pieces, also
+:func:`target_folds` and :class:`OutOfFoldScorer` are the two pieces, also
 used by :class:`~transferkit.instance_based.ImportanceWeighted` to choose the
-flattening of its weights.
+flattening of its weights.  The criterion is any metric of
+:data:`~transferkit.evaluation.METRICS` (``scoring``; the autopilot passes its
+own ``metric`` and positive class, so a search optimises what the leaderboard
+ranks by).  Metrics of scores (ROC AUC) use the folds' ``predict_proba`` (else
+``decision_function``), pooled like the predictions.
 
 What was chosen.  An estimator that chooses hyper-parameters on the labelled
 target rows records them, after ``fit``, in ``chosen_params_`` (a dict; empty
@@ -58,10 +62,17 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.domains import DomainAwareMixin, DomainInfo, infer_task, read_domains
-from transferkit.evaluation.metrics import classification_metrics, get_metric, regression_metrics
+from transferkit.evaluation.metrics import (
+    _positive_scores,
+    _sorted_classes,
+    classification_metrics,
+    default_positive_label,
+    get_metric,
+    regression_metrics,
+)
 from transferkit.validation import TransferKitInputError
 
-__all__ = ["TargetGridSearch", "target_folds", "score_predictions", "chosen_params",
+__all__ = ["TargetGridSearch", "OutOfFoldScorer", "target_folds", "chosen_params",
            "summarise_choices", "MIN_ROWS_TO_CHOOSE"]
 
 #: Fewer labelled target rows than this and nothing is chosen by target CV.
@@ -122,25 +133,102 @@ def scoring_metric(scoring, task: str):
     return get_metric(scoring or default, task)
 
 
-def score_predictions(task: str, metric: str, y_true, y_pred) -> float:
-    """``metric`` of predicted labels (or values) against the truth."""
-    if task == "classification":
-        values = classification_metrics(np.asarray(y_true, dtype=object),
-                                        np.asarray(y_pred, dtype=object))
-    else:
-        values = regression_metrics(np.asarray(y_true, dtype=float),
-                                    np.asarray(y_pred, dtype=float))
-    if metric not in values:
-        raise TransferKitInputError(
-            f"scoring={metric!r} cannot be computed from the predicted labels of this task "
-            "(it needs scores or a positive class); use e.g. 'balanced_accuracy', "
-            "'f1_macro' or, for regression, 'rmse'.")
-    return float(values[metric])
+class OutOfFoldScorer:
+    """The criterion of a search: one metric of the pooled out-of-fold outputs.
+
+    Each fold's model gives :meth:`outputs` for its held-out labelled target
+    rows (predictions, plus class scores when the metric needs them:
+    ``predict_proba``, else ``decision_function``, as in
+    :func:`~transferkit.evaluation.fit_and_score`); :meth:`score` computes
+    the metric once on the outputs of all folds together.  Build it with
+    :meth:`for_target`.
+
+    Parameters
+    ----------
+    spec : MetricSpec
+    task : {"classification", "regression"}
+    classes : list or None
+        The labelled target rows' classes (plus ``positive_label``).
+    positive_label : optional
+        The class scored by ``*_pos`` metrics and a binary ROC AUC.
+    """
+
+    def __init__(self, spec, task: str, classes, positive_label):
+        self.spec = spec
+        self.task = task
+        self.classes = classes
+        self.positive_label = positive_label
+
+    @classmethod
+    def for_target(cls, scoring, task: str, info: DomainInfo, positive_label=None):
+        """The scorer of ``scoring`` (default: balanced accuracy or RMSE) for the labelled
+        target rows of ``info``.
+
+        ``positive_label`` defaults, for a binary task, to the minority class of
+        the labelled target rows (as in :func:`~transferkit.evaluation.fit_and_score`;
+        the autopilot passes its own); a given one need not occur among them.
+        """
+        spec = scoring_metric(scoring, task)
+        if task != "classification":
+            return cls(spec, task, None, None)
+        labels = info.labels_of(info.labelled_target)
+        if positive_label is not None:
+            known = _sorted_classes(info.labels_of(info.labelled).tolist())
+            if positive_label not in known:
+                raise TransferKitInputError(
+                    f"positive_label={positive_label!r} is not one of the classes {known}.")
+        extra = [] if positive_label is None else [positive_label]
+        classes = _sorted_classes(list(labels.tolist()) + extra)
+        if positive_label is None and len(classes) == 2:
+            positive_label = default_positive_label(labels, classes)
+        if spec.binary_only and positive_label is None:
+            raise TransferKitInputError(
+                f"scoring={spec.name!r} scores one positive class, but the task has "
+                f"{len(classes)} classes; pass positive_label= (one of {classes}).")
+        return cls(spec, task, classes, positive_label)
+
+    def outputs(self, model, X_test) -> tuple:
+        """``(predictions, scores or None)`` of a fitted ``model`` on ``X_test``."""
+        predicted = np.asarray(model.predict(X_test))
+        if not self.spec.needs_score:
+            return predicted, None
+        scores = _positive_scores(model, X_test, self.classes, self.positive_label)
+        if scores is None:
+            raise TransferKitInputError(
+                f"scoring={self.spec.name!r} needs predict_proba or decision_function, "
+                f"which {type(model).__name__} does not provide; choose a metric of the "
+                "predicted labels, e.g. 'balanced_accuracy'.")
+        return predicted, scores
+
+    def score(self, truth, outputs: list) -> float:
+        """The metric of the concatenated ``outputs`` (a list of :meth:`outputs`)
+        against ``truth`` (the labels of the concatenated held-out rows)."""
+        predicted = np.concatenate([p for p, _ in outputs])
+        if self.task != "classification":
+            values = regression_metrics(np.asarray(truth, dtype=float),
+                                        np.asarray(predicted, dtype=float))
+        else:
+            scores = None if outputs[0][1] is None else np.concatenate([s for _, s in outputs])
+            values = classification_metrics(
+                np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object), scores,
+                self.positive_label, classes=self.classes)
+        if self.spec.name not in values:
+            raise TransferKitInputError(
+                f"scoring={self.spec.name!r} cannot be computed for this task; use e.g. "
+                "'balanced_accuracy' or, for regression, 'rmse'.")
+        return float(values[self.spec.name])
+
+    def best(self, scores: np.ndarray) -> int:
+        """:func:`best_index` of ``scores`` in this metric's direction."""
+        return best_index(scores, self.spec.greater_is_better)
 
 
 def best_index(scores: np.ndarray, greater_is_better: bool) -> int:
-    """Index of the best score; the first one on a tie."""
-    signed = scores if greater_is_better else -scores
+    """Index of the best score; the first one on a tie.  NaN scores (e.g. ROC AUC when
+    the held-out rows hold one class) never win; all NaN: the first."""
+    signed = np.where(np.isnan(scores), -np.inf, scores if greater_is_better else -scores)
+    if not np.isfinite(signed).any():
+        return 0
     return int(np.flatnonzero(np.isclose(signed, signed.max(), rtol=0, atol=1e-12))[0])
 
 
@@ -213,12 +301,16 @@ class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         Folds over the labelled target rows (stratified for classification;
         fewer when the smallest class has fewer labelled target rows).
     scoring : str, optional
-        A metric of :data:`transferkit.evaluation.METRICS` computable from
-        predicted labels.  Default: ``"balanced_accuracy"`` or ``"rmse"``.
+        A metric of :data:`transferkit.evaluation.METRICS`.  Default:
+        ``"balanced_accuracy"`` or ``"rmse"``.  ``"roc_auc"`` needs the
+        estimator's ``predict_proba`` or ``decision_function``.
     task : {"auto", "classification", "regression"}
         Default: inferred from the labelled rows.
     random_state : int, optional
         Seeds the folds (the estimator's own ``random_state`` is its own).
+    positive_label : optional
+        The class scored by ``*_pos`` metrics and a binary ROC AUC.  Default
+        for a binary task: the minority class of the labelled target rows.
 
     Attributes
     ----------
@@ -234,13 +326,14 @@ class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
     """
 
     def __init__(self, estimator, param_grid, cv: int = 3, scoring=None, task: str = "auto",
-                 random_state=None):
+                 random_state=None, positive_label=None):
         self.estimator = estimator
         self.param_grid = param_grid
         self.cv = cv
         self.scoring = scoring
         self.task = task
         self.random_state = random_state
+        self.positive_label = positive_label
 
     def _candidates(self) -> list[dict]:
         try:
@@ -274,19 +367,18 @@ class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         info = read_domains(y, n_rows=len(X))
         candidates = self._candidates()
         task = self._task(info)
-        spec = scoring_metric(self.scoring, task)
+        scoring_metric(self.scoring, task)  # a bad name fails even when nothing is searched
         folds = target_folds(info, task, self.cv, self.random_state)
         scores = np.empty(0)
         best = {}
         if folds is not None:
-            tested = np.concatenate(folds)
-            truth = info.labels_of(tested)
+            scorer = OutOfFoldScorer.for_target(self.scoring, task, info, self.positive_label)
+            truth = info.labels_of(np.concatenate(folds))
             scores = np.array([
-                score_predictions(task, spec.name, truth,
-                                  self._out_of_fold(candidate, X, y, folds))
+                scorer.score(truth, self._out_of_fold(candidate, X, y, folds, scorer))
                 for candidate in candidates
             ])
-            best = candidates[best_index(scores, spec.greater_is_better)]
+            best = candidates[scorer.best(scores)]
         self.best_params_ = dict(best)
         self.cv_results_ = {"params": candidates if folds is not None else [],
                             "score": scores}
@@ -298,15 +390,16 @@ class TargetGridSearch(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
                 setattr(self, name, getattr(self.best_estimator_, name))
         return self
 
-    def _out_of_fold(self, candidate: dict, X, y, folds) -> np.ndarray:
-        """Predictions for the rows of every fold, each by a model fitted without it."""
-        predictions = []
+    def _out_of_fold(self, candidate: dict, X, y, folds, scorer: OutOfFoldScorer) -> list:
+        """The scorer's outputs for the rows of every fold, each from a model fitted
+        without that fold."""
+        outputs = []
         for test in folds:
             train = np.setdiff1d(np.arange(len(y)), test, assume_unique=True)
             model = clone(self.estimator).set_params(**candidate)
             model.fit(_safe_indexing(X, train), _safe_indexing(y, train))
-            predictions.append(np.asarray(model.predict(_safe_indexing(X, test))))
-        return np.concatenate(predictions)
+            outputs.append(scorer.outputs(model, _safe_indexing(X, test)))
+        return outputs
 
     def predict(self, X):
         check_is_fitted(self, "best_estimator_")

@@ -90,6 +90,9 @@ class InstanceSelection(RowSelectingTransfer):
     scoring : str, optional
         Its metric (see :class:`~transferkit.instance_based.ImportanceWeighted`;
         default balanced accuracy or RMSE).
+    positive_label : optional
+        The class scored by ``*_pos`` metrics and a binary ROC AUC (default:
+        the minority class of the labelled target rows).
 
     Attributes
     ----------
@@ -107,7 +110,7 @@ class InstanceSelection(RowSelectingTransfer):
 
     def __init__(self, estimator=None, weighter=None, n_keep="auto",
                  min_fraction: float = 0.1, target_weight: float = 1.0, task: str = "auto",
-                 random_state=None, cv: int = 3, scoring=None):
+                 random_state=None, cv: int = 3, scoring=None, positive_label=None):
         super().__init__(estimator=estimator, task=task, random_state=random_state)
         self.weighter = weighter
         self.n_keep = n_keep
@@ -115,6 +118,7 @@ class InstanceSelection(RowSelectingTransfer):
         self.target_weight = target_weight
         self.cv = cv
         self.scoring = scoring
+        self.positive_label = positive_label
 
     def _number_to_keep(self, scores: np.ndarray, keep) -> int:
         n = scores.shape[0]

@@ -49,9 +49,8 @@ from sklearn.utils import _safe_indexing
 from transferkit.base import RowSelectingTransfer
 from transferkit.domains import DomainInfo, tag_domains
 from transferkit.evaluation.tuning import (
-    best_index,
+    OutOfFoldScorer,
     check_cv,
-    score_predictions,
     scoring_metric,
     target_folds,
 )
@@ -156,9 +155,14 @@ class ImportanceWeighted(RowSelectingTransfer):
     scoring : str, optional
         Metric of that cross-validation, computed on the out-of-fold
         predictions of all labelled target rows together: a name of
-        :data:`transferkit.evaluation.METRICS` that needs only predicted
-        labels.  Default: ``"balanced_accuracy"`` (classification) or
-        ``"rmse"`` (regression), the autopilot's defaults.
+        :data:`transferkit.evaluation.METRICS` (``"roc_auc"`` needs the
+        estimator's ``predict_proba`` or ``decision_function``).  Default:
+        ``"balanced_accuracy"`` (classification) or ``"rmse"``
+        (regression), the autopilot's defaults; the autopilot passes its own
+        ``metric``.
+    positive_label : optional
+        The class scored by ``*_pos`` metrics and a binary ROC AUC.  Default
+        for a binary task: the minority class of the labelled target rows.
 
     Attributes
     ----------
@@ -173,7 +177,8 @@ class ImportanceWeighted(RowSelectingTransfer):
 
     def __init__(self, estimator=None, weighter=None, target_weight: float = 1.0,
                  task: str = "auto", random_state=None, flattening="auto",
-                 flattening_grid=FLATTENING_GRID, cv: int = 3, scoring=None):
+                 flattening_grid=FLATTENING_GRID, cv: int = 3, scoring=None,
+                 positive_label=None):
         super().__init__(estimator=estimator, task=task, random_state=random_state)
         self.weighter = weighter
         self.target_weight = target_weight
@@ -181,6 +186,7 @@ class ImportanceWeighted(RowSelectingTransfer):
         self.flattening_grid = flattening_grid
         self.cv = cv
         self.scoring = scoring
+        self.positive_label = positive_label
 
     def _training_weights(self, X, info: DomainInfo) -> np.ndarray:
         weighter = _fit_weighter(self, X, info)
@@ -221,29 +227,32 @@ def choose_by_target_cv(model: RowSelectingTransfer, X, info: DomainInfo,
     ``model``'s estimator is fitted on the labelled source rows with those
     weights plus the labelled target rows of the other folds (weight
     ``model.target_weight``), and predicts the fold.  The metric
-    (``model.scoring``) of each candidate is computed once, on the
-    out-of-fold predictions of all labelled target rows.  Returns the index
-    of the best candidate (the first on a tie) and the scores; ``(0, empty)``
-    when there is one candidate or too few labelled target rows to choose.
+    (``model.scoring``, positive class ``model.positive_label``) of each
+    candidate is computed once, on the out-of-fold outputs of all labelled
+    target rows (:class:`~transferkit.evaluation.tuning.OutOfFoldScorer`).
+    Returns the index of the best candidate (the first on a tie) and the
+    scores; ``(0, empty)`` when there is one candidate or too few labelled
+    target rows to choose.
     """
-    spec = scoring_metric(model.scoring, model.task_)
+    scoring_metric(model.scoring, model.task_)  # a bad name fails even without a search
     check_cv(model.cv)
     if len(candidates) == 1:
         return 0, np.empty(0)
     folds = target_folds(info, model.task_, model.cv, model.random_state)
     if folds is None:
         return 0, np.empty(0)
+    scorer = OutOfFoldScorer.for_target(model.scoring, model.task_, info, model.positive_label)
     truth = info.labels_of(np.concatenate(folds))
     scores = np.empty(len(candidates))
     for i, source in enumerate(candidates):
-        predicted = np.concatenate([
-            np.asarray(model._fit_estimator(
+        outputs = [
+            scorer.outputs(model._fit_estimator(
                 X, info, _row_weights(info, source, model.target_weight, held_out=test)
-            ).predict(_safe_indexing(X, test)))
+            ), _safe_indexing(X, test))
             for test in folds
-        ])
-        scores[i] = score_predictions(model.task_, spec.name, truth, predicted)
-    return best_index(scores, spec.greater_is_better), scores
+        ]
+        scores[i] = scorer.score(truth, outputs)
+    return scorer.best(scores), scores
 
 
 def choose_flattening(model: ImportanceWeighted, X, info: DomainInfo,
