@@ -56,6 +56,8 @@ CLASSIFIERS = {
     "source_only": lambda: SourceOnly(random_state=0),
     "pooled": lambda: Pooled(random_state=0),
     "importance_weighted": lambda: ImportanceWeighted(random_state=0),
+    "importance_weighted_roc_auc": lambda: ImportanceWeighted(scoring="roc_auc",
+                                                              random_state=0),
     "instance_selection": lambda: InstanceSelection(random_state=0),
     "instance_selection_cv": lambda: InstanceSelection(n_keep=("auto", 0.5, 1.0),
                                                        random_state=0),
@@ -77,6 +79,9 @@ REGRESSORS = {
     "pooled_r": lambda: Pooled(task="regression", random_state=0),
     "target_grid_search_r": lambda: TargetGridSearch(
         Pooled(task="regression"), {"target_weight": [1.0, 3.0]}, random_state=0),
+    "target_grid_search_mae": lambda: TargetGridSearch(
+        Pooled(task="regression"), {"target_weight": [1.0, 3.0]}, scoring="mae",
+        random_state=0),
 }
 
 
