@@ -14,6 +14,14 @@ model on them), so each ``applies`` predicate checks ``has_target_labels``.
   trees on the target (their number chosen by 3-fold target CV up to 5,000
   labelled target rows; 50 trees above; classification: balanced class
   weights).
+
+Their searches on the target score each candidate by the model's own loss
+(class-weighted log-loss for classification, squared error for regression,
+also for two-stage TrAdaBoost.R2's step as in Pardoe & Stone 2010), not by
+the autopilot's ``metric`` as the instance and feature strategies do
+(:meth:`TaskInfo.search_scoring`): the strength of the pull to the source,
+the number of target trees and the step are knobs of one fitted model,
+judged by the loss that model is trained with.
 """
 
 from __future__ import annotations
