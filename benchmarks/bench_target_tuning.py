@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_target_tuning.py            # about 6.5 minutes on 2 cores
-    python benchmarks/bench_target_tuning.py --quick    # 5-fold x 1 (about 2 minutes)
+    python benchmarks/bench_target_tuning.py            # about 9.5 minutes on 2 cores
+    python benchmarks/bench_target_tuning.py --quick    # 5-fold x 1 (about 3.5 minutes)
 
 The autopilot's instance-weighting strategies choose the flattening
 exponent of their weights (``ImportanceWeighted(flattening="auto")``: 0, 0.5
@@ -14,7 +14,12 @@ or 0.99).  This script measures each of them (suffix ``[fixed]``: the
 same strategy with its fixed default: flattening 1, the full weights;
 ``n_keep="auto"``; variance kept 0.9), and also TCA and JDA with their
 dimension chosen the same way (suffix ``[tuned]``: 20, 5 or 50 components,
-via ``TargetGridSearch``), which the autopilot does *not* do.
+via ``TargetGridSearch``), which the autopilot does *not* do.  For the
+boosting strategies it measures the number of rounds: TrAdaBoost
+(classification, 10 rounds in the autopilot) against 5, 20 and 40 rounds
+and against the rounds chosen from (10, 5, 20, 40) by target CV
+(``[tuned]``); TrAdaBoost.R2 (regression, 40 rounds in the autopilot)
+against 5, 10 and 20 rounds and the same search.
 
 Protocol: :class:`~transferkit.autopilot.Autopilot` with its defaults
 (5-fold x 3 repeated target cross-validation, seed 0) on two real tasks:
@@ -59,6 +64,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bench_target_tuning.jso
 INSTANCE = ("kmm", "kliep", "ulsif", "rulsif", "nn_weights", "pooled_importance_weighted",
             "instance_selection")
 KERNEL_DIMENSIONS = [20, 5, 50]
+BOOSTING_ROUNDS = [10, 5, 20, 40]
 
 
 def _fixed(name: str) -> Strategy:
@@ -85,6 +91,21 @@ def _feature(name: str, adapter_factory, grid=None) -> Strategy:
     return Strategy(name, "feature", name, build)
 
 
+def _rounds(name: str, rounds) -> Strategy:
+    """The registered boosting strategy with ``rounds`` boosting rounds, or with its
+    rounds searched by target CV when ``rounds`` is a list."""
+    registered = get_strategy(name)
+
+    def build(task, seed):
+        model = registered.build(task, seed)
+        if isinstance(rounds, list):
+            return TargetGridSearch(model, {"n_estimators": rounds}, task=task.task,
+                                    random_state=seed)
+        return model.set_params(n_estimators=rounds)
+    suffix = "tuned" if isinstance(rounds, list) else str(rounds)
+    return Strategy(f"{name}[{suffix}]", registered.family, registered.description, build)
+
+
 def _variants(classification: bool) -> list:
     variants = []
     for name in INSTANCE:
@@ -98,6 +119,10 @@ def _variants(classification: bool) -> list:
         variants += [get_strategy("jda"),
                      _feature("jda[tuned]", lambda seed: JDA(random_state=seed),
                               {"adapt__n_components": KERNEL_DIMENSIONS})]
+    boosting = "tradaboost" if classification else "tradaboost_r2"
+    default = get_strategy(boosting).build(None, 0).n_estimators
+    variants += [get_strategy(boosting), _rounds(boosting, BOOSTING_ROUNDS)]
+    variants += [_rounds(boosting, n) for n in BOOSTING_ROUNDS if n != default]
     return variants
 
 
@@ -184,7 +209,7 @@ def run(dataset: str, task, n_repeats: int) -> tuple[list, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="5-fold x 1 target CV instead of 5-fold x 3 (about 2 minutes)")
+                        help="5-fold x 1 target CV instead of 5-fold x 3 (about 3.5 minutes)")
     args = parser.parse_args()
     n_repeats = 1 if args.quick else 3
     report = {"script": "benchmarks/bench_target_tuning.py" + (" --quick" if args.quick else ""),
