@@ -331,7 +331,7 @@ class Autopilot:
             task=task, metric=spec.name, greater_is_better=spec.greater_is_better,
             evidence=evidence, baseline=baseline, shift=shift, feature_shift=feature_shift,
             fold_scores=fold_scores, leaderboard=leaderboard, recommended=recommended,
-            verdict=verdict, model=model, positive_label=self._positive(task, info),
+            verdict=verdict, model=model, positive_label=positive,
             notes=notes, seconds=time.perf_counter() - start,
         )
 

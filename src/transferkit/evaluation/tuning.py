@@ -212,11 +212,7 @@ class OutOfFoldScorer:
             values = classification_metrics(
                 np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object), scores,
                 self.positive_label, classes=self.classes)
-        if self.spec.name not in values:
-            raise TransferKitInputError(
-                f"scoring={self.spec.name!r} cannot be computed for this task; use e.g. "
-                "'balanced_accuracy' or, for regression, 'rmse'.")
-        return float(values[self.spec.name])
+        return float(values[self.spec.name])  # for_target checked it is computable
 
     def best(self, scores: np.ndarray) -> int:
         """:func:`best_index` of ``scores`` in this metric's direction."""
