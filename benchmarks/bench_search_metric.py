@@ -38,11 +38,17 @@ what that fit chose.  Printed, and saved to
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
-from bench_target_tuning import board_fields, fit_on_all_rows, peak_mb, plain, save_report
+from bench_target_tuning import (
+    board_fields,
+    fit_on_all_rows,
+    peak_mb,
+    plain,
+    report_header,
+    save_report,
+)
 
 from transferkit.autopilot import Autopilot, Strategy, get_strategy
 from transferkit.datasets import ames_task, lending_club_task
@@ -104,8 +110,7 @@ def run(case: str, metric: str, task, n_repeats: int) -> tuple[list, dict]:
         })
     for record in records:
         record["peak_mb"] = peak_mb()
-    baseline = float(board.loc[result.baseline, f"{metric}_mean"]) \
-        if result.baseline in board.index else None
+    baseline = float(board.loc[result.baseline, f"{metric}_mean"])
     return records, {"case": case, "metric": metric, "description": task.description,
                      "autopilot_seconds": seconds, "baseline": baseline}
 
@@ -116,10 +121,8 @@ def main() -> None:
                         help="5-fold x 1 target CV instead of 5-fold x 2")
     args = parser.parse_args()
     n_repeats = 1 if args.quick else 2
-    report = {"script": "benchmarks/bench_search_metric.py" + (" --quick" if args.quick else ""),
-              "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-              "cpus": os.cpu_count(), "protocol": f"Autopilot, 5-fold x {n_repeats} target CV",
-              "cases": [], "records": []}
+    report = report_header("benchmarks/bench_search_metric.py", args.quick, n_repeats) | {
+        "cases": [], "records": []}
     tasks = {"lending_club": lending_club_task(), "ames": ames_task()}
     for case, metric in CASES:
         records, summary = run(case, metric, tasks[case], n_repeats)

@@ -162,6 +162,13 @@ def plain(chosen: dict) -> dict:
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in chosen.items()}
 
 
+def report_header(script: str, quick: bool, n_repeats: int) -> dict:
+    """The fields every record list of these autopilot benchmarks is saved with."""
+    return {"script": script + (" --quick" if quick else ""),
+            "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "cpus": os.cpu_count(), "protocol": f"Autopilot, 5-fold x {n_repeats} target CV"}
+
+
 def save_report(report: dict, path: Path) -> None:
     """Write ``report`` as JSON, atomically (a temporary file renamed over ``path``)."""
     path.parent.mkdir(exist_ok=True)
@@ -212,10 +219,8 @@ def main() -> None:
                         help="5-fold x 1 target CV instead of 5-fold x 3 (about 3.5 minutes)")
     args = parser.parse_args()
     n_repeats = 1 if args.quick else 3
-    report = {"script": "benchmarks/bench_target_tuning.py" + (" --quick" if args.quick else ""),
-              "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-              "cpus": os.cpu_count(), "protocol": f"Autopilot, 5-fold x {n_repeats} target CV",
-              "datasets": [], "records": []}
+    report = report_header("benchmarks/bench_target_tuning.py", args.quick, n_repeats) | {
+        "datasets": [], "records": []}
     for dataset, make in (("lending_club", lending_club_task), ("ames", ames_task)):
         records, summary = run(dataset, make(), n_repeats)
         report["datasets"].append(summary)
