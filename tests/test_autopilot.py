@@ -88,7 +88,7 @@ def test_no_target_test_row_reaches_a_training_fold(temporary_strategy):
         lambda task, seed: Pooled(estimator=SpyClassifier(), task=task.task)))
     SEEN_TRAIN.clear()
     SEEN_TEST.clear()
-    result = Autopilot(strategies=[name], preprocess=False, n_splits=3, n_repeats=2,
+    result = Autopilot(strategies=[name], n_jobs=1, preprocess=False, n_splits=3, n_repeats=2,
                        shift_permutations=20, random_state=0).run(X_ids, y)
     # 6 folds, then one refit on all rows (no predict for it).
     assert len(SEEN_TEST) == 6 and len(SEEN_TRAIN) == 7
@@ -162,7 +162,7 @@ def test_unregistered_strategy_object_can_win_and_is_refitted():
     mine = Strategy("my_pooled", "baseline", "Pooled, built by the user",
                     lambda task, seed: Pooled(target_weight=2.0, random_state=seed))
     result = Autopilot(strategies=[mine], n_splits=4, n_repeats=2, shift_permutations=20,
-                       random_state=0).run(X, y)
+                       random_state=0, selection="best").run(X, y)
     assert result.recommended == "my_pooled"
     assert "my_pooled" not in [s.name for s in available_strategies()]
     assert result.model.named_steps["strategy"].target_weight == 2.0
@@ -301,7 +301,7 @@ def test_searches_inside_strategies_score_by_the_autopilot_metric(metric, positi
     built = []
     spy = Strategy("spy", "baseline", "records the TaskInfo it is built with",
                    lambda task, seed: built.append(task) or Pooled(random_state=seed))
-    Autopilot(strategies=[spy], metric=metric, positive_label=positive_label, n_splits=2,
+    Autopilot(strategies=[spy], n_jobs=1, metric=metric, positive_label=positive_label, n_splits=2,
               shift_permutations=20, random_state=0).run(X, y)
     expected_positive = counts.idxmin() if positive_label is None else positive_label
     task = built[0]
@@ -313,3 +313,47 @@ def test_searches_inside_strategies_score_by_the_autopilot_metric(metric, positi
         params = get_strategy(name).build(task, 0).get_params(deep=True)
         assert params["scoring"] == task.metric, name
         assert params["positive_label"] == expected_positive, name
+
+
+def test_result_carries_the_corrected_estimate_of_what_ships():
+    import json
+
+    from transferkit.autopilot.ensemble import WeightedEnsemble
+
+    X, y = helpful_source_task()
+    result = Autopilot(strategies=["pooled", "coral", "kmm", "source_only"], n_splits=4,
+                       n_repeats=2, shift_permutations=20, random_state=0).run(X, y)
+    estimate = result.estimate
+    assert estimate is not None and estimate.n_boot > 100
+    assert estimate.corrected_ci_low <= estimate.corrected <= estimate.corrected_ci_high
+    assert estimate.gain_ci_low <= estimate.gain <= estimate.gain_ci_high
+    assert sum(estimate.choice_frequency.values()) == estimate.n_boot
+    assert result.out_of_fold.pred.shape == (5, 2, 40)
+    payload = json.loads(json.dumps(result.to_dict()))
+    assert payload["estimate"]["corrected"] == pytest.approx(estimate.corrected)
+    assert payload["members"] == result.members
+    if len(result.members) > 1:
+        assert result.recommended == "ensemble" and isinstance(result.model, WeightedEnsemble)
+    else:
+        assert result.recommended in result.members
+    assert "corrected" in result.verdict and "naive" in result.verdict
+    assert result.model.predict(X.iloc[:5] if hasattr(X, "iloc") else X[:5]).shape == (5,)
+
+
+def test_guard_uses_the_corrected_gain(temporary_strategy):
+    # label-shuffled source rows: any apparent gain of the strategy is noise
+    X, y = make_task(n_source=300, n_target=60, seed=4)
+    name = temporary_strategy(Strategy("shuffled", "baseline", "hurts",
+                                       lambda task, seed: ShuffledSource(random_state=seed)))
+    result = Autopilot(strategies=[name], n_repeats=2, shift_permutations=20,
+                       random_state=0).run(X, y)
+    assert result.recommended == "target_only"
+    assert result.members == {"target_only": 1.0}
+    assert result.estimate.gain == 0.0
+    assert result.verdict.startswith("Transfer does not help")
+
+
+def test_unknown_selection_rule_is_refused():
+    X, y = make_task()
+    with pytest.raises(TransferKitInputError, match="selection must be one of"):
+        Autopilot(selection="vote").run(X, y)

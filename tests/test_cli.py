@@ -188,6 +188,15 @@ def test_demo_runs_end_to_end(tmp_path):
     assert chosen["target_only"] == "" and chosen["tca"] == ""
     assert "Chosen on the labelled target rows" in proc.stderr
     assert "chosen on the target" in (tmp_path / "demo" / "report.html").read_text()
+    # the honest estimate of the whole choice is printed, saved and in the report
+    estimate = payload["estimate"]
+    assert estimate["corrected_ci_low"] <= estimate["corrected"] <= estimate["corrected_ci_high"]
+    assert estimate["gain_ci_low"] <= estimate["gain"] <= estimate["gain_ci_high"]
+    assert sum(estimate["choice_frequency"].values()) == estimate["n_boot"]
+    assert f"{estimate['corrected']:.3f}" in proc.stderr and "What you get" in proc.stderr
+    assert f"naive out-of-fold figure of the choice {estimate['naive']:.3f}" in proc.stderr
+    assert "What you get" in (tmp_path / "demo" / "report.html").read_text()
+    assert set(payload["members"]) <= names | {"target_only"}
 
     # The saved demo model predicts the same in a fresh process as recorded.
     from transferkit.datasets import lending_club_task

@@ -46,7 +46,7 @@ def _text_table(header, rows) -> str:
 
 
 def _print_result(result: dict, out) -> None:
-    from transferkit.report import chosen_rows, leaderboard_rows, report_metrics
+    from transferkit.report import chosen_rows, estimate_lines, leaderboard_rows, report_metrics
 
     shift = result["shift"]
     print("\nShift between source and target", file=out)
@@ -72,6 +72,11 @@ def _print_result(result: dict, out) -> None:
               file=out)
         for strategy, text in chosen:
             print(f"  {strategy}: {text}", file=out)
+    estimate = estimate_lines(result)
+    if estimate:
+        print("\nWhat you get (naive figures are best-of-many and optimistic):", file=out)
+        for line in estimate:
+            print(f"  {line}", file=out)
     print(f"\nVerdict: {result['verdict']}", file=out)
     for note in result.get("notes", []):
         print(f"Note: {note}", file=out)
@@ -367,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p, outputs=True, n_jobs=1):
+    def common(p, outputs=True, n_jobs=-1):
         p.add_argument("--json", action="store_true", help="print one JSON document only")
         if outputs:
             p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -87,6 +87,37 @@ def chosen_rows(result: dict) -> list[list[str]]:
             if e.get("chosen_on_target")]
 
 
+def estimate_lines(result: dict) -> list[str]:
+    """What ships and its honest estimate, as sentences (empty without target labels).
+
+    The corrected figure is the bootstrap bias-corrected CV estimate of the
+    whole procedure (choose among the strategies, then refit); the naive one
+    is the chosen model's own out-of-fold score, optimistic by the winner's
+    curse.
+    """
+    estimate = result.get("estimate")
+    if not estimate:
+        return []
+    metric, baseline = result["metric"], result["baseline"]
+    level = f"{estimate['confidence']:.0%}"
+    members = result.get("members") or {}
+    shipped = (result["recommended"] if len(members) <= 1 else "ensemble of " + ", ".join(
+        f"{name} (weight {weight:g})" for name, weight in members.items()))
+    sign = 1 if result["greater_is_better"] else -1
+    optimism = sign * (estimate["naive"] - estimate["corrected"])
+    return [
+        f"Shipped: {shipped}.",
+        f"Expected {metric} on new target rows (bootstrap bias-corrected CV of the whole "
+        f"choice, Tsamardinos et al. 2018): {estimate['corrected']:.3f} "
+        f"[{estimate['corrected_ci_low']:.3f}, {estimate['corrected_ci_high']:.3f}] ({level}); "
+        f"naive out-of-fold figure of the choice {estimate['naive']:.3f} (optimism "
+        f"{optimism:+.3f}).",
+        f"Gain over {baseline}: corrected {estimate['gain']:+.3f} "
+        f"[{estimate['gain_ci_low']:+.3f}, {estimate['gain_ci_high']:+.3f}]; naive "
+        f"{estimate['naive_gain']:+.3f}.",
+    ]
+
+
 def report_metrics(result: dict) -> list[str]:
     """Metrics present in the leaderboard, primary first."""
     first = result["leaderboard"][0]
@@ -106,6 +137,10 @@ def render_report(result: dict, title: str = "transferkit report", description: 
         parts.append(f"<p>{esc(description)}</p>")
     parts.append(f"<div class='verdict {_verdict_class(result['verdict'])}'>"
                  f"{esc(result['verdict'])}</div>")
+    estimate = estimate_lines(result)
+    if estimate:
+        parts.append("<h2>What you get</h2><ul>"
+                     + "".join(f"<li>{esc(line)}</li>" for line in estimate) + "</ul>")
     parts.append(f"<p class='small'>Evidence: {esc(result['evidence'])}. Primary metric: "
                  f"{esc(result['metric'])}. Baseline: {esc(result['baseline'])}.</p>")
 

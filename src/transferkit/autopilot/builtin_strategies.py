@@ -72,3 +72,4 @@ for _strategy in BUILTIN_STRATEGIES:
 import transferkit.autopilot._register_instance  # noqa: E402,F401
 import transferkit.autopilot._register_feature  # noqa: E402,F401
 import transferkit.autopilot._register_model  # noqa: E402,F401
+import transferkit.autopilot._register_trees  # noqa: E402,F401

@@ -17,11 +17,20 @@ Given stacked features ``X`` and a tagged ``y`` (see :mod:`transferkit.domains`)
    leaderboard also counts, over the folds, the hyper-parameters each strategy
    chose on its training fold's labelled target rows (``chosen_on_target``,
    see :func:`~transferkit.evaluation.tuning.summarise_choices`);
-4. recommends a model under the negative-transfer guard: a transfer strategy
-   is recommended only if its mean score is at least the target-only mean and
-   it is not flagged as negative transfer (with ``require_significance=True``
-   only if it significantly beats target-only); otherwise target-only wins;
-5. refits the recommended pipeline on all rows.
+4. chooses what ships from the strategies' out-of-fold predictions on the
+   labelled target rows (:mod:`transferkit.autopilot.selection`): by default
+   Caruana et al.'s greedy ensemble selection (``selection="ensemble"``), or
+   the best single strategy (``"best"``), and estimates that whole choice
+   honestly with the bootstrap bias-corrected CV of Tsamardinos et al.
+   (2018) (:func:`~transferkit.evaluation.bootstrap.bbc_estimate`): the
+   naive best-of-K figure and the corrected one are both reported, and the
+   verdict and the negative-transfer guard use the corrected gain over
+   target-only: a choice that beat target-only in fewer than
+   :data:`~transferkit.autopilot.selection.GUARD_PROBABILITY` of the
+   bootstrap samples (with ``require_significance=True``: whose gain
+   interval reaches 0) ships target-only;
+5. refits what ships on all rows: one pipeline, or a
+   :class:`~transferkit.autopilot.ensemble.WeightedEnsemble` of pipelines.
 
 When the target has no labels the scores come from importance-weighted
 validation on the source (Sugiyama et al. 2007), the baseline is
@@ -54,6 +63,8 @@ from transferkit.autopilot.registry import (
     available_strategies,
     get_strategy,
 )
+from transferkit.autopilot.ensemble import WeightedEnsemble
+from transferkit.autopilot.selection import GUARD_PROBABILITY, SELECTION_RULES, choose
 from transferkit.autopilot.shift_summary import summarise_shift
 from transferkit.domains import DomainInfo, infer_task, read_domains
 from transferkit.evaluation import (
@@ -66,14 +77,20 @@ from transferkit.evaluation import (
     summarise_scores,
     transfer_verdict,
 )
+from transferkit.evaluation.bootstrap import BBCEstimate, OutOfFold
+from transferkit.evaluation.metrics import _sorted_classes
 from transferkit.evaluation.tuning import summarise_choices
 from transferkit.instance_based import DiscriminativeWeights
 from transferkit.preprocessing import TabularPreprocessor
 from transferkit.validation import TransferKitInputError, check_target_labels
 
-__all__ = ["Autopilot", "AutopilotResult", "SOURCE_ONLY"]
+__all__ = ["Autopilot", "AutopilotResult", "SOURCE_ONLY", "ENSEMBLE"]
 
 SOURCE_ONLY = "source_only"
+#: ``recommended`` when the shipped model is an ensemble of strategies.
+ENSEMBLE = "ensemble"
+#: Per-fold outputs kept for the out-of-fold arrays, not for the fold-score table.
+_PREDICTION_KEYS = ("test", "y_pred", "y_score", "proba")
 _CLASSIFICATION_REPORT = ("balanced_accuracy", "recall_pos", "f1_pos", "roc_auc", "accuracy",
                           "f1_macro", "precision_pos")
 # Ranges the metrics cannot leave; the t-based interval is clipped to them.
@@ -101,6 +118,11 @@ class AutopilotResult:
     positive_label: object = None
     notes: list = field(default_factory=list)
     seconds: float = 0.0
+    #: the bootstrap bias-corrected estimate of what ships (target labels only)
+    estimate: BBCEstimate | None = None
+    #: strategy name -> weight of what ships (one entry unless an ensemble)
+    members: dict = field(default_factory=dict)
+    out_of_fold: OutOfFold | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable summary (no fitted model)."""
@@ -129,6 +151,8 @@ class AutopilotResult:
                               else self.feature_shift.to_dict(orient="records")),
             "leaderboard": self.leaderboard.to_dict(orient="records"),
             "recommended": self.recommended,
+            "members": dict(self.members),
+            "estimate": None if self.estimate is None else vars(self.estimate),
             "verdict": self.verdict,
             "notes": list(self.notes),
             "seconds": self.seconds,
@@ -162,8 +186,17 @@ class Autopilot:
         every strategy (needed for DataFrames with categorical columns).
     shift_permutations : int
         Permutations of the MMD test in the shift summary.
-    n_jobs : int
-        joblib workers for (strategy, fold) jobs.
+    n_jobs : int, default=-1
+        joblib workers for (strategy, fold) jobs (-1: every core).
+    selection : {"ensemble", "best"}
+        How the shipped model is chosen from the strategies' out-of-fold
+        predictions on the labelled target rows
+        (:mod:`transferkit.autopilot.selection`): ``"ensemble"``, Caruana et
+        al.'s greedy ensemble selection (a single strategy when no ensemble
+        scores better), or ``"best"``, the best single strategy.
+    n_boot : int
+        Bootstrap samples of the bias-corrected estimate of the whole
+        procedure (:func:`~transferkit.evaluation.bootstrap.bbc_estimate`).
     random_state : int
     progress : bool
         Show a progress bar on stderr.
@@ -175,8 +208,8 @@ class Autopilot:
 
     def __init__(self, strategies=None, metric=None, task="auto", positive_label=None,
                  n_splits=5, n_repeats=3, alpha=0.05, require_significance=False,
-                 preprocess=True, shift_permutations=500, n_jobs=1, random_state=0,
-                 progress=False, modality="tabular"):
+                 preprocess=True, shift_permutations=500, n_jobs=-1, random_state=0,
+                 progress=False, modality="tabular", selection="ensemble", n_boot=300):
         self.strategies = strategies
         self.modality = modality
         self.metric = metric
@@ -191,6 +224,8 @@ class Autopilot:
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.progress = progress
+        self.selection = selection
+        self.n_boot = n_boot
 
     # ------------------------------------------------------------------ set-up
     def _task_info(self, X, info: DomainInfo) -> TaskInfo:
@@ -267,6 +302,9 @@ class Autopilot:
     def run(self, X, y) -> AutopilotResult:
         """Measure shift, evaluate strategies, apply the guard, refit the winner."""
         start = time.perf_counter()
+        if self.selection not in SELECTION_RULES:
+            raise TransferKitInputError(
+                f"selection must be one of {sorted(SELECTION_RULES)}, got {self.selection!r}.")
         info = read_domains(y, n_rows=len(X))
         task = self._task_info(X, info)
         spec = get_metric(self.metric or ("balanced_accuracy" if task.task == "classification"
@@ -302,6 +340,8 @@ class Autopilot:
             notes.append("The target has no labels: scores are estimates from re-weighted "
                          "source rows, not measurements on the target.")
         splits = list(splitter.split(X, y))
+        if supervised:
+            scorer_kwargs["return_predictions"] = True
         jobs = [(score, (self._pipeline(s, task), X, y, train, test), scorer_kwargs)
                 for s in strategies for train, test in splits]
         outputs = self._run_jobs(jobs, "evaluating strategies")
@@ -312,7 +352,8 @@ class Autopilot:
             if isinstance(output, Exception):
                 failed.setdefault(strategy.name, f"{type(output).__name__}: {output}")
                 continue
-            records.append({"strategy": strategy.name, "fold": fold} | output)
+            records.append({"strategy": strategy.name, "fold": fold}
+                           | {k: v for k, v in output.items() if k not in _PREDICTION_KEYS})
         if baseline in failed:
             raise TransferKitInputError(
                 f"The {baseline} baseline failed, so nothing can be compared: {failed[baseline]}"
@@ -324,16 +365,77 @@ class Autopilot:
         fold_scores = fold_scores[~fold_scores["strategy"].isin(list(failed))]
         leaderboard = self._leaderboard(fold_scores, strategies, spec, baseline, task,
                                         "n_train_target" if supervised else "n_train")
-        recommended, verdict = self._recommend(leaderboard, spec, baseline, supervised)
-        best = next(s for s in strategies if s.name == recommended)
-        model = self._pipeline(best, task).fit(X, y)
+        estimate, members = None, {}
+        if supervised:
+            kept = [s for s in strategies if s.name not in failed]
+            oof = _out_of_fold(kept, outputs, splits, info, task, positive, self.n_repeats,
+                               strategies)
+            recommended, members, estimate, verdict = self._choose(
+                oof, spec, baseline, leaderboard, notes)
+        else:
+            recommended, verdict = self._recommend(leaderboard, spec, baseline, supervised)
+            members = {recommended: 1.0}
+        model = self._refit(members, strategies, task, X, y)
         return AutopilotResult(
             task=task, metric=spec.name, greater_is_better=spec.greater_is_better,
             evidence=evidence, baseline=baseline, shift=shift, feature_shift=feature_shift,
             fold_scores=fold_scores, leaderboard=leaderboard, recommended=recommended,
             verdict=verdict, model=model, positive_label=positive,
-            notes=notes, seconds=time.perf_counter() - start,
+            notes=notes, seconds=time.perf_counter() - start, estimate=estimate,
+            members=members, out_of_fold=oof if supervised else None,
         )
+
+    def _refit(self, members: dict, strategies, task, X, y):
+        """The shipped model, refitted on all rows: one pipeline, or the ensemble."""
+        by_name = {s.name: s for s in strategies}
+        fitted = [self._pipeline(by_name[name], task).fit(X, y) for name in members]
+        if len(fitted) == 1:
+            return fitted[0]
+        classes = tuple(_sorted_classes(read_domains(y).labels_of(
+            read_domains(y).labelled).tolist())) if task.task == "classification" else ()
+        return WeightedEnsemble(fitted, list(members.values()), task.task, classes,
+                                names=list(members))
+
+    def _choose(self, oof, spec, baseline, board, notes):
+        """Run :func:`~transferkit.autopilot.selection.choose` and word its verdict."""
+        choice = choose(oof, spec.name, spec.greater_is_better, baseline, self.selection,
+                        n_boot=self.n_boot, confidence=1.0 - self.alpha,
+                        require_significance=self.require_significance,
+                        random_state=self.random_state)
+        members, estimate = choice.rule_members, choice.rule_estimate
+        recommended = next(iter(members)) if len(members) == 1 else ENSEMBLE
+        names = ", ".join(f"{n} x{w:g}" for n, w in members.items())
+        shown = recommended if len(members) == 1 else f"an ensemble ({names})"
+        negative = board.loc[board["verdict"] == "negative transfer", "strategy"].tolist()
+        neg_text = (f" Negative transfer (significantly worse than {baseline} on its own "
+                    f"folds): {', '.join(negative)}." if negative else "")
+        interval = (f"{estimate.gain:+.4f} ({1 - self.alpha:.0%} interval "
+                    f"[{estimate.gain_ci_low:+.4f}, {estimate.gain_ci_high:+.4f}])")
+        honest = (f"bootstrap bias-corrected CV of the whole choice among "
+                  f"{len(oof.names)} strategies: {spec.name} {estimate.corrected:.4f}, "
+                  f"naive best-of-{len(oof.names)} figure {estimate.naive:.4f}")
+        significant = estimate.gain_ci_low > 0
+        if choice.guarded:
+            notes.append(f"The rule chose {shown}, but its corrected gain over {baseline} is "
+                         f"{interval} and it beat {baseline} in {estimate.prob_gain:.0%} of "
+                         f"the bootstrap samples (the guard asks for "
+                         f"{GUARD_PROBABILITY:.0%}): the guard keeps {baseline}.")
+            members, recommended = choice.members, baseline
+            verdict = (f"Transfer does not help: the corrected gain over {baseline} of "
+                       f"choosing a transfer strategy is {interval} ({honest}); "
+                       f"recommending {baseline}.{neg_text}")
+        elif recommended == baseline:
+            verdict = (f"Transfer does not help: no strategy beat {baseline} on {spec.name}; "
+                       f"recommending {baseline}.{neg_text}")
+        elif significant:
+            verdict = (f"Transfer helps: recommending {shown}; gain over {baseline} "
+                       f"{interval} ({honest}).{neg_text}")
+        else:
+            verdict = (f"No significant difference: recommending {shown} for its better "
+                       f"estimate, but its gain over {baseline} is {interval}, which includes "
+                       f"0 ({honest}); use require_significance=True to keep {baseline} in "
+                       f"such cases.{neg_text}")
+        return recommended, members, choice.estimate, verdict
 
     def _positive(self, task: TaskInfo, info: DomainInfo):
         """The positive class of a binary task: ``positive_label``, else the minority
@@ -428,6 +530,53 @@ class Autopilot:
                        f"(use require_significance=True to keep {baseline} in such "
                        f"cases).{neg_text}")
         return choice, verdict
+
+
+def _out_of_fold(kept, outputs, splits, info: DomainInfo, task: TaskInfo, positive, n_repeats,
+                 strategies) -> OutOfFold:
+    """Collect the out-of-fold outputs of the ``kept`` strategies into one array set.
+
+    ``outputs`` runs over (strategy, fold) in the order of ``strategies`` x
+    ``splits``; fold ``f`` belongs to repeat ``f // (len(splits) / n_repeats)``.
+    """
+    rows = np.flatnonzero(info.labelled_target)
+    position = np.full(len(info.is_target), -1)
+    position[rows] = np.arange(rows.size)
+    per_repeat = len(splits) // n_repeats
+    classification = task.task == "classification"
+    classes = tuple(_sorted_classes(info.labels_of(info.labelled).tolist())) \
+        if classification else ()
+    code = {c: k for k, c in enumerate(classes)}
+    truth = info.labels_of(rows)
+    y = (np.array([code[v] for v in truth.tolist()]) if classification
+         else truth.astype(float))
+    K, n, C = len(kept), rows.size, len(classes)
+    pred = np.zeros((K, n_repeats, n), dtype=int if classification else float)
+    proba = np.zeros((K, n_repeats, n, C)) if classification else None
+    binary = classification and C == 2 and positive is not None
+    score = np.zeros((K, n_repeats, n)) if binary else None
+    index = {s.name: k for k, s in enumerate(kept)}
+    n_folds = len(splits)
+    for j, output in enumerate(outputs):
+        name = strategies[j // n_folds].name
+        if name not in index:
+            continue
+        k, fold = index[name], j % n_folds
+        r, at = fold // per_repeat, position[output["test"]]
+        if not classification:
+            pred[k, r, at] = np.asarray(output["y_pred"], dtype=float)
+            continue
+        codes = np.array([code[v] for v in np.asarray(output["y_pred"]).tolist()])
+        pred[k, r, at] = codes
+        proba[k, r, at] = (output["proba"] if output["proba"] is not None
+                           else np.eye(C)[codes])
+        if binary:
+            scores = output["y_score"]
+            score[k, r, at] = (proba[k, r, at, code[positive]] if scores is None
+                               else np.asarray(scores, dtype=float))
+    return OutOfFold(names=[s.name for s in kept], task=task.task, y=y, pred=pred,
+                     proba=proba, score=score, classes=classes,
+                     pos_code=code[positive] if binary else None, rows=rows)
 
 
 def _guarded(func, args, kwargs):

@@ -293,7 +293,8 @@ def _check_indices(train, test, n: int):
 
 def _fit_predict(estimator, X, y, train, test, task, classes, positive_label):
     """Fit a clone on ``train``; return predictions (and scores) for ``test``, the fit
-    and predict seconds, and what the fit chose on the target (:func:`chosen_params`)."""
+    and predict seconds, what the fit chose on the target (:func:`chosen_params`) and the
+    fitted model."""
     model = clone(estimator)
     X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
     X_test = _safe_indexing(X, test)
@@ -311,7 +312,7 @@ def _fit_predict(estimator, X, y, train, test, task, classes, positive_label):
     if task == "classification":
         y_score = _positive_scores(model, X_test, classes, positive_label)
     predict_seconds = time.perf_counter() - start
-    return y_pred, y_score, fit_seconds, predict_seconds, chosen_params(model)
+    return y_pred, y_score, fit_seconds, predict_seconds, chosen_params(model), model
 
 
 def _metrics(task, y_true, y_pred, y_score, classes, positive_label, sample_weight=None):
@@ -324,7 +325,8 @@ def _metrics(task, y_true, y_pred, y_score, classes, positive_label, sample_weig
     return result
 
 
-def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None) -> dict:
+def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None,
+                  return_predictions=False) -> dict:
     """Fit a clone of ``estimator`` on the ``train`` rows and score the ``test`` rows.
 
     Parameters
@@ -356,6 +358,12 @@ def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None) 
         ``fit_seconds``, ``predict_seconds``, ``n_train``, ``n_test`` and
         ``n_train_target`` (labelled target rows among the training rows; the
         ``n_train`` to use in :func:`~transferkit.evaluation.comparison.corrected_resampled_ttest`).
+        With ``return_predictions=True`` also ``test`` (the test row positions),
+        ``y_pred``, ``y_score`` (positive-class score of a binary task, else
+        None) and ``proba`` (class probabilities, columns in the sorted class
+        order of all labelled rows; None without ``predict_proba``), the
+        out-of-fold outputs the autopilot's selection and its bootstrap
+        estimate work from.
     """
     info = read_domains(y)
     train, test = _check_indices(train, test, len(y))
@@ -368,10 +376,17 @@ def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None) 
     task, classes, positive_label = _resolve_labels(
         info.labels_of(info.labelled_target), task, positive_label
     )
-    y_pred, y_score, fit_seconds, predict_seconds, chosen = _fit_predict(
+    y_pred, y_score, fit_seconds, predict_seconds, chosen, model = _fit_predict(
         estimator, X, y, train, test, task, classes, positive_label
     )
     result = _metrics(task, info.labels_of(test), y_pred, y_score, classes, positive_label)
+    if return_predictions:
+        result["test"], result["y_pred"], result["y_score"] = test, y_pred, y_score
+        result["proba"] = None
+        if task == "classification":
+            every_class = _sorted_classes(info.labels_of(info.labelled).tolist())
+            proba = _positive_scores(model, _safe_indexing(X, test), every_class, None)
+            result["proba"] = proba if proba is not None and proba.ndim == 2 else None
     result["chosen"] = chosen
     result["fit_seconds"] = fit_seconds
     result["predict_seconds"] = predict_seconds

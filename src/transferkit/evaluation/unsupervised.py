@@ -172,7 +172,7 @@ def iwcv_fit_and_score(
     task, classes, positive_label = _resolve_labels(
         info.labels_of(info.labelled_source), task, positive_label
     )
-    y_pred, y_score, fit_seconds, predict_seconds, _ = _fit_predict(
+    y_pred, y_score, fit_seconds, predict_seconds, _, _ = _fit_predict(
         estimator, X, y, train, test, task, classes, positive_label
     )
     y_true = info.labels_of(test)

@@ -1,0 +1,217 @@
+"""How the autopilot chooses what to ship from the candidates' out-of-fold predictions.
+
+Every rule here is a pure function of the out-of-fold predictions
+(:class:`~transferkit.evaluation.bootstrap.OutOfFold`) and a vector of row
+weights, so the same rule runs on all labelled target rows (the real
+choice) and on bootstrap samples of them (its honest estimate,
+:func:`~transferkit.evaluation.bootstrap.bbc_estimate`).  A rule returns, per
+weight vector, non-negative weights over the candidates: one-hot for a
+single strategy, several for an ensemble.
+
+* :func:`best_single`: the candidate with the best score (the mean over CV
+  repeats of the metric on the pooled out-of-fold predictions); ties go to
+  the earlier candidate, and the baseline comes first.
+* :func:`greedy_ensemble`: ensemble selection of Caruana, Niculescu-Mizil,
+  Crew & Ksikes (2004), "Ensemble selection from libraries of models", ICML:
+  start from the best candidate, then add (with replacement) the candidate
+  whose addition most improves the ensemble's score, ``steps`` times, and
+  keep the best ensemble seen.  The ensemble predicts the weighted mean of
+  its members' class probabilities (classification) or predictions
+  (regression).  Picking with replacement and stopping at the best step
+  keeps it from over-fitting much, and averaging several good candidates
+  lowers the variance that a tiny target puts into any single choice.
+
+Both apply the negative-transfer guard on the same rows: a choice scoring
+below the baseline is replaced by the baseline.
+
+:func:`choose` is the whole procedure the autopilot runs: the rule on all
+labelled target rows, its bootstrap bias-corrected estimate (BBC-CV), and the
+guard on that *corrected* comparison: unless the rule's choice beat the
+baseline in at least :data:`GUARD_PROBABILITY` of the bootstrap samples (or,
+with ``require_significance``, its gain interval lies above 0) the baseline
+ships, and the estimate is the baseline's own.  Why a share above one half:
+on 30-100 labelled rows the estimated gain is noisy and a transfer that does
+not help costs more than a baseline shipped in its place; the threshold was
+measured on ``benchmarks/bench_autopilot.py``, tasks where transfer hurts
+included.
+
+Example
+-------
+>>> import numpy as np
+>>> from transferkit.evaluation.bootstrap import OutOfFold
+>>> y = np.array([0, 1, 0, 1, 1, 0])
+>>> pred = np.array([[[0, 0, 0, 0, 0, 0]], [[0, 1, 0, 1, 0, 0]]])     # K=2, R=1
+>>> proba = np.eye(2)[pred]
+>>> oof = OutOfFold(["target_only", "pooled"], "classification", y, pred, proba, None,
+...                 (0, 1), 1, np.arange(6))
+>>> best_single(oof, "accuracy", True, "target_only", np.ones((1, 6)))
+array([[0., 1.]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dataclasses import dataclass
+
+from transferkit.evaluation.bootstrap import BBCEstimate, OutOfFold, bbc_estimate, weighted_scores
+
+__all__ = ["Choice", "choose", "candidate_scores", "only", "best_single", "greedy_ensemble",
+           "SELECTION_RULES", "ENSEMBLE_STEPS", "GUARD_PROBABILITY"]
+
+#: Additions made by :func:`greedy_ensemble` after its first member.
+ENSEMBLE_STEPS = 15
+
+#: The guard ships the baseline unless the rule's choice beat it in at least
+#: this share of the bootstrap samples of its BBC-CV estimate (module docstring).
+GUARD_PROBABILITY = 0.7
+
+
+def _scores(oof: OutOfFold, metric, pred, proba, score, W) -> np.ndarray:
+    """(K, B) mean over repeats of the metric of ``pred`` (K, R, n) under ``W``."""
+    K, R, n = pred.shape
+    flat = lambda a: None if a is None else a.reshape((K * R,) + a.shape[2:])  # noqa: E731
+    values = weighted_scores(metric, oof.task, oof.y, flat(pred), flat(proba), W,
+                             oof.n_classes or None, oof.pos_code, score=flat(score))
+    values = values.reshape(K, R, -1)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(values, axis=1) if np.isfinite(values).any() else values[:, 0]
+
+
+def candidate_scores(oof: OutOfFold, metric: str, W: np.ndarray) -> np.ndarray:
+    """Score of each candidate under each weight row: shape (K, B)."""
+    return _scores(oof, metric, oof.pred, oof.proba, oof.score, np.atleast_2d(W))
+
+
+def _orient(values, greater_is_better):
+    values = values if greater_is_better else -values
+    return np.where(np.isfinite(values), values, -np.inf)
+
+
+def _guard(A, chosen_score, base_score, base_index):
+    """Rows whose choice scores below the baseline ship the baseline instead."""
+    worse = chosen_score < base_score
+    A = A.copy()
+    A[worse] = 0.0
+    A[worse, base_index] = 1.0
+    return A
+
+
+def only(oof: OutOfFold, name: str, W: np.ndarray) -> np.ndarray:
+    """One-hot (B, K) on candidate ``name`` whatever the rows: the fixed choice."""
+    A = np.zeros((np.atleast_2d(W).shape[0], len(oof.names)))
+    A[:, oof.index(name)] = 1.0
+    return A
+
+
+def best_single(oof: OutOfFold, metric: str, greater_is_better: bool, baseline: str,
+                W: np.ndarray) -> np.ndarray:
+    """One-hot (B, K): the best-scoring candidate under each weight row.
+
+    The baseline is moved first, so it wins every tie (no transfer without a
+    gain), and the guard is implied: the winner never scores below it.
+    """
+    W = np.atleast_2d(W)
+    scores = _orient(candidate_scores(oof, metric, W), greater_is_better)  # (K, B)
+    base = oof.index(baseline)
+    order = [base] + [k for k in range(len(oof.names)) if k != base]
+    pick = np.asarray(order)[np.argmax(scores[order], axis=0)]
+    A = np.zeros((W.shape[0], len(oof.names)))
+    A[np.arange(W.shape[0]), pick] = 1.0
+    return A
+
+
+def _mixture(oof: OutOfFold, totals, counts):
+    """Predictions of each trial ensemble ``totals / counts``: (K, R, n) and extras."""
+    if oof.task == "regression":
+        return totals / counts, None, None
+    proba = totals / counts
+    pred = proba.argmax(-1)
+    score = proba[..., oof.pos_code] if oof.score is not None else None
+    return pred, proba, score
+
+
+def greedy_ensemble(oof: OutOfFold, metric: str, greater_is_better: bool, baseline: str,
+                    W: np.ndarray, steps: int = ENSEMBLE_STEPS) -> np.ndarray:
+    """Caruana et al.'s ensemble selection under each weight row: counts (B, K).
+
+    Members are added with replacement; the returned row is the best ensemble
+    over the steps (a single candidate when no addition helps), guarded
+    against the baseline.
+    """
+    W = np.atleast_2d(W)
+    K = len(oof.names)
+    members = oof.pred.astype(float) if oof.task == "regression" else oof.proba
+    single = _orient(candidate_scores(oof, metric, W), greater_is_better)   # (K, B)
+    base = oof.index(baseline)
+    A = best_single(oof, metric, greater_is_better, baseline, W)
+    out = A.copy()
+    for b in range(W.shape[0]):
+        counts = A[b].copy()
+        total = np.tensordot(counts, members, axes=1)          # (R, n[, C])
+        best_value = single[counts.argmax(), b]
+        for step in range(1, steps + 1):
+            trials = total[None] + members                     # (K, R, n[, C])
+            pred, proba, score = _mixture(oof, trials, step + 1)
+            values = _orient(_scores(oof, metric, pred, proba, score, W[b:b + 1])[:, 0],
+                             greater_is_better)
+            k = int(np.argmax(values))
+            counts[k] += 1
+            total = total + members[k]
+            if values[k] > best_value + 1e-12:
+                best_value = values[k]
+                out[b] = counts
+    chosen = np.array([_orient(_scores_of(oof, metric, out[b], W[b:b + 1]), greater_is_better)
+                       for b in range(W.shape[0])])
+    return _guard(out, chosen, single[base], base)
+
+
+def _scores_of(oof: OutOfFold, metric: str, weights: np.ndarray, W) -> float:
+    """Score of one combination (a single candidate or an ensemble) under ``W`` (1, n)."""
+    if (weights > 0).sum() == 1:
+        return float(candidate_scores(oof, metric, W)[int(weights.argmax()), 0])
+    members = oof.pred.astype(float) if oof.task == "regression" else oof.proba
+    total = np.tensordot(weights, members, axes=1)[None]
+    pred, proba, score = _mixture(oof, total, weights.sum())
+    return float(_scores(oof, metric, pred, proba, score, W)[0, 0])
+
+
+#: The selection rules the autopilot offers (``Autopilot(selection=...)``).
+SELECTION_RULES = {"best": best_single, "ensemble": greedy_ensemble}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What :func:`choose` ships: ``members`` (strategy -> weight), the estimate of
+    what ships, the estimate of the rule before the guard, and whether the guard
+    replaced the rule's choice by the baseline."""
+
+    members: dict
+    estimate: BBCEstimate
+    rule_estimate: BBCEstimate
+    guarded: bool
+    rule_members: dict
+
+
+def choose(oof: OutOfFold, metric: str, greater_is_better: bool, baseline: str,
+           rule: str = "ensemble", n_boot: int = 300, confidence: float = 0.95,
+           require_significance: bool = False, guard_probability: float = GUARD_PROBABILITY,
+           random_state=0) -> Choice:
+    """The autopilot's choice and its honest estimate (module docstring)."""
+    select_rows = SELECTION_RULES[rule]
+
+    def select(oof_, W):
+        return select_rows(oof_, metric, greater_is_better, baseline, W)
+
+    weights = select(oof, np.ones((1, len(oof.y))))[0]
+    members = {oof.names[k]: float(weights[k]) for k in np.flatnonzero(weights)}
+    estimate = bbc_estimate(oof, select, metric, greater_is_better, baseline, n_boot=n_boot,
+                            confidence=confidence, random_state=random_state)
+    weak = (estimate.prob_gain < guard_probability
+            or (require_significance and estimate.gain_ci_low <= 0))
+    if set(members) == {baseline} or not weak:
+        return Choice(members, estimate, estimate, False, members)
+    fixed = bbc_estimate(oof, lambda oof_, W: only(oof_, baseline, W), metric,
+                         greater_is_better, baseline, n_boot=n_boot, confidence=confidence,
+                         random_state=random_state)
+    return Choice({baseline: 1.0}, fixed, estimate, True, members)
