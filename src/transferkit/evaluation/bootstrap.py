@@ -38,8 +38,8 @@ samples in which the choice beat the baseline, a tie counting half, and
 about 37% of the rows, so these intervals are wider than the uncertainty of
 an estimate from all ``n`` rows; ``benchmarks/bench_autopilot.py`` measured
 that narrowing them by :math:`\\sqrt{0.37}` covers the realised held-out gain
-too rarely, and that the percentile interval covers it (see the benchmark's
-results).
+too rarely (70% of the draws of one task), and that the percentile interval
+covers it in 90-100% of the draws of every task measured.
 
 Metrics under weights.  A bootstrap sample is a vector of row counts, so
 every metric of :data:`~transferkit.evaluation.METRICS` is computed here for
