@@ -66,6 +66,7 @@ from transferkit.autopilot import Autopilot, get_strategy
 from transferkit.autopilot.selection import choose
 from transferkit.domains import stack_domains
 from transferkit.evaluation import classification_metrics
+from transferkit.io import write_atomic
 from transferkit.preprocessing import TabularPreprocessor
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -291,12 +292,6 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _save(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 draws per task")
@@ -322,11 +317,11 @@ def main(argv=None) -> int:
                   f"{last['target_only']:.3f} corrected {last['corrected']:.3f} naive "
                   f"{last['naive']:.3f} ({last['seconds']:.1f} s) {last['members']}",
                   file=sys.stderr, flush=True)
-        _save(Path(args.json), json.dumps(records, indent=1, default=str))
+        write_atomic(Path(args.json), json.dumps(records, indent=1, default=str))
     summary = summarise(records)
     text = markdown(summary)
     print(text)
-    _save(Path(args.md), f"# bench_autopilot ({n_draws} draws per task)\n\n{text}\n")
+    write_atomic(Path(args.md), f"# bench_autopilot ({n_draws} draws per task)\n\n{text}\n")
     return 0
 
 

@@ -357,3 +357,6 @@ def test_unknown_selection_rule_is_refused():
     X, y = make_task()
     with pytest.raises(TransferKitInputError, match="selection must be one of"):
         Autopilot(selection="vote").run(X, y)
+    for bad in (10, 300.0, "300", True):
+        with pytest.raises(TransferKitInputError, match="n_boot must be a whole number"):
+            Autopilot(n_boot=bad).run(X, y)

@@ -305,6 +305,11 @@ class Autopilot:
         if self.selection not in SELECTION_RULES:
             raise TransferKitInputError(
                 f"selection must be one of {sorted(SELECTION_RULES)}, got {self.selection!r}.")
+        if (isinstance(self.n_boot, bool) or not isinstance(self.n_boot, (int, np.integer))
+                or self.n_boot < 50):
+            raise TransferKitInputError(
+                f"n_boot must be a whole number of at least 50 bootstrap samples, got "
+                f"{self.n_boot!r}.")
         info = read_domains(y, n_rows=len(X))
         task = self._task_info(X, info)
         spec = get_metric(self.metric or ("balanced_accuracy" if task.task == "classification"
