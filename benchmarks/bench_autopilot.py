@@ -2,8 +2,10 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_autopilot.py            # 7 tasks x 10 draws (about 90 minutes)
-    python benchmarks/bench_autopilot.py --quick    # 7 tasks x 3 draws
+    python benchmarks/bench_autopilot.py            # 8 tasks x 10 draws (about 100 minutes)
+    python benchmarks/bench_autopilot.py --quick    # 8 tasks x 3 draws
+    python benchmarks/bench_autopilot.py --dump runs      # also keep each draw's raw outputs
+    python benchmarks/bench_autopilot.py --rescore runs   # the current selection code on them
 
 The suite: real transfer tasks built from offline data, each with a
 natural source/target split, a small labelled target budget, unlabelled
@@ -15,6 +17,9 @@ target rows and a fixed held-out target test set (the same in every draw):
   source = white applicants, target = African-American applicants;
 * ``churn_area`` (``modeldata/mlc_churn``): churn; source = area code 415,
   target = area code 510;
+* ``churn_plan`` (``modeldata/mlc_churn``): churn; source = customers without
+  an international plan, target = those with one (their churn has other
+  causes; a linear or pooled model transfers badly, continued boosting well);
 * ``telco_senior`` (``modeldata/wa_churn``): churn; source = customers under 65,
   target = senior citizens;
 * ``attrition_dept`` (``modeldata/attrition``, IBM HR): attrition; source =
@@ -51,6 +56,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import resource
 import sys
 import time
@@ -121,6 +127,13 @@ def churn_area():
                     (df["area_code"] == "area_code_415").to_numpy(), drop=["area_code", "state"])
 
 
+def churn_plan():
+    df = _rdata("modeldata", "mlc_churn")
+    return _tabular("churn_plan", df, "churn", "yes",
+                    (df["international_plan"] == "no").to_numpy(),
+                    drop=["international_plan", "state"])
+
+
 def telco_senior():
     df = _rdata("modeldata", "wa_churn")
     return _tabular("telco_senior", df, "churn", "Yes", (df["senior_citizen"] == 0).to_numpy(),
@@ -157,8 +170,8 @@ def drug_text():
                      "negative", modality="text")
 
 
-TASKS = (credit_job, mortgage_race, churn_area, telco_senior, attrition_dept, titanic_sex,
-         drug_text)
+TASKS = (credit_job, mortgage_race, churn_area, churn_plan, telco_senior, attrition_dept,
+         titanic_sex, drug_text)
 
 
 # --------------------------------------------------------------------------- draws
@@ -210,7 +223,13 @@ def shipped_score(members: dict, probas: dict, preds: dict, y_test, classes, pos
     return classification_metrics(y_test, pred, positive_label=positive)[METRIC]
 
 
-def run_draw(task, source, pool, test, seed, dump=None):
+def run_draw(task, source, pool, test, seed) -> dict:
+    """One draw: the autopilot's run and every strategy refitted, scored on the test rows.
+
+    Returns the draw's raw outputs (what :func:`records` scores), so other
+    selection rules can be studied offline on the same runs (``--dump``,
+    ``--rescore``).
+    """
     X, y = draw(task, source, pool, seed)
     X_test, y_test = task.X.iloc[test].reset_index(drop=True), task.label[test]
     start = time.perf_counter()
@@ -219,55 +238,58 @@ def run_draw(task, source, pool, test, seed, dump=None):
     seconds = time.perf_counter() - start
     oof = result.out_of_fold
     classes = [str(c) for c in oof.classes]
-    models, preds, probas = {}, {}, {}
+    preds, probas = {}, {}
     for name in oof.names:
         model = Pipeline([("preprocess", TabularPreprocessor()),
                           ("strategy", get_strategy(name).build(result.task, seed))]).fit(X, y)
         preds[name] = np.asarray(model.predict(X_test)).astype(str)
         probas[name] = _probabilities(model, X_test, classes)
-    strategy_scores = {n: classification_metrics(y_test, p, positive_label=task.positive)[METRIC]
-                       for n, p in preds.items()}
-    autopilot_test = classification_metrics(
-        y_test, np.asarray(result.model.predict(X_test)).astype(str),
-        positive_label=task.positive)[METRIC]
-    base = strategy_scores["target_only"]
-    if dump is not None:  # the raw outputs, to study other selection rules offline
-        import pickle
+    return {"name": task.name, "draw": seed, "oof": oof, "preds": preds, "probas": probas,
+            "y_test": y_test, "classes": classes, "positive": task.positive,
+            "autopilot_pred": np.asarray(result.model.predict(X_test)).astype(str),
+            "verdict": result.verdict, "seconds": seconds, "n": int(source.size),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
-        with open(Path(dump) / f"{task.name}-{seed}.pkl", "wb") as handle:
-            pickle.dump({"oof": oof, "preds": preds, "probas": probas, "y_test": y_test,
-                         "classes": classes, "positive": task.positive}, handle)
-    records = []
+
+def records(raw: dict) -> list:
+    """Per selection rule: the choice, its claims and what it scored on the test rows."""
+    y_test, positive, seed = raw["y_test"], raw["positive"], raw["draw"]
+    score = lambda pred: classification_metrics(y_test, pred,  # noqa: E731
+                                                positive_label=positive)[METRIC]
+    strategy_scores = {n: score(p) for n, p in raw["preds"].items()}
+    base = strategy_scores["target_only"]
+    out = []
     for rule in RULES:
-        choice = choose(oof, METRIC, True, "target_only", rule, random_state=seed)
-        heldout = shipped_score(choice.members, probas, preds, y_test, classes, task.positive)
+        choice = choose(raw["oof"], METRIC, True, "target_only", rule, random_state=seed)
+        heldout = shipped_score(choice.members, raw["probas"], raw["preds"], y_test,
+                                raw["classes"], positive)
         est = choice.estimate
         realised = heldout - base
-        records.append({
-            "name": task.name, "impl": "transferkit", "rule": rule, "draw": seed,
-            "n": int(source.size), "n_labelled": N_LABELLED, "n_test": int(test.size),
-            "seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            / 1024, "metric": METRIC, "members": choice.members, "guarded": choice.guarded,
-            "heldout": heldout, "autopilot_heldout": autopilot_test if rule == RULES[0] else None,
+        default = rule == RULES[0]
+        out.append({
+            "name": raw["name"], "impl": "transferkit", "rule": rule, "draw": seed,
+            "n": raw["n"], "n_labelled": N_LABELLED, "n_test": int(len(y_test)),
+            "seconds": raw["seconds"], "peak_mb": raw["peak_mb"], "metric": METRIC,
+            "members": choice.members, "guarded": choice.guarded, "heldout": heldout,
+            "autopilot_heldout": score(raw["autopilot_pred"]) if default else None,
             "target_only": base, "pooled": strategy_scores.get("pooled"),
             "source_only": strategy_scores.get("source_only"), "strategies": strategy_scores,
             "naive": est.naive, "corrected": est.corrected, "naive_gain": est.naive_gain,
             "corrected_gain": est.gain, "gain_ci": [est.gain_ci_low, est.gain_ci_high],
             "realised_gain": realised,
             "covered": bool(est.gain_ci_low <= realised <= est.gain_ci_high),
-            "verdict": result.verdict if rule == RULES[0] else None,
+            "verdict": raw["verdict"] if default else None,
         })
-    return records
+    return out
 
 
 # ------------------------------------------------------------------------- summary
-def summarise(records) -> pd.DataFrame:
-    rows = []
-    frame = pd.DataFrame(records)
+def summarise(rows) -> pd.DataFrame:
+    frame, out = pd.DataFrame(rows), []
     for (name, rule), group in frame.groupby(["name", "rule"], sort=False):
         scores = pd.DataFrame(list(group["strategies"]))
         hindsight = scores.mean().idxmax()
-        rows.append({
+        out.append({
             "task": name, "rule": rule, "draws": len(group),
             "heldout": group["heldout"].mean(), "target_only": group["target_only"].mean(),
             "pooled": group["pooled"].mean(), "source_only": group["source_only"].mean(),
@@ -280,7 +302,7 @@ def summarise(records) -> pd.DataFrame:
                 group["corrected_gain"].mean(), "realised_gain": group["realised_gain"].mean(),
             "coverage": group["covered"].mean(), "seconds": group["seconds"].mean(),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(out)
 
 
 def markdown(summary: pd.DataFrame) -> str:
@@ -301,24 +323,39 @@ def main(argv=None) -> int:
     parser.add_argument("--md", default=str(RESULTS / "bench_autopilot.md"))
     parser.add_argument("--dump", default=None,
                         help="folder for each draw's raw outputs (pickles, for offline study)")
+    parser.add_argument("--rescore", default=None,
+                        help="score the raw outputs saved in this --dump folder again with the "
+                             "current selection code, instead of running the autopilot")
     args = parser.parse_args(argv)
     n_draws = args.draws or (3 if args.quick else 10)
     wanted = None if args.tasks is None else set(args.tasks.split(","))
-    records = []
-    for build in TASKS:
+    rows = []
+    if args.rescore:
+        for path in sorted(Path(args.rescore).glob("*.pkl")):
+            with open(path, "rb") as handle:
+                raw = pickle.load(handle)
+            if wanted is None or raw["name"] in wanted:
+                rows.extend(records(raw))
+    for build in () if args.rescore else TASKS:
         if wanted is not None and build.__name__ not in wanted:
             continue
         task = build()
         source, pool, test = split_task(task)
         for seed in range(n_draws):
-            records.extend(run_draw(task, source, pool, test, seed, args.dump))
-            last = records[-len(RULES)]
+            raw = run_draw(task, source, pool, test, seed)
+            if args.dump is not None:
+                write_atomic(Path(args.dump) / f"{task.name}-{seed}.pkl", pickle.dumps(raw))
+            rows.extend(records(raw))
+            last = rows[-len(RULES)]
             print(f"{task.name} draw {seed}: heldout {last['heldout']:.3f} target_only "
                   f"{last['target_only']:.3f} corrected {last['corrected']:.3f} naive "
                   f"{last['naive']:.3f} ({last['seconds']:.1f} s) {last['members']}",
                   file=sys.stderr, flush=True)
-        write_atomic(Path(args.json), json.dumps(records, indent=1, default=str))
-    summary = summarise(records)
+        write_atomic(Path(args.json), json.dumps(rows, indent=1, default=str))
+    if args.rescore:
+        write_atomic(Path(args.json), json.dumps(rows, indent=1, default=str))
+        n_draws = int(pd.DataFrame(rows).groupby("name")["draw"].nunique().max())
+    summary = summarise(rows)
     text = markdown(summary)
     print(text)
     write_atomic(Path(args.md), f"# bench_autopilot ({n_draws} draws per task)\n\n{text}\n")
