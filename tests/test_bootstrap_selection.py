@@ -10,6 +10,7 @@ from transferkit.autopilot.selection import (
     choose,
     greedy_ensemble,
     only,
+    race_survivors,
 )
 from transferkit.evaluation import classification_metrics, regression_metrics
 from transferkit.evaluation.bootstrap import (
@@ -276,3 +277,51 @@ def test_weighted_ensemble_is_the_weighted_mean_of_its_members():
     mixed = WeightedEnsemble(regressors, [1, 1], "regression")
     assert np.allclose(mixed.predict(X), (regressors[0].predict(X) + regressors[1].predict(X)) / 2)
     assert not hasattr(mixed, "predict_proba")
+
+
+def _naive_race(oof, metric, W_row, steps, keep=0.5):
+    """Successive halving written plainly: one weight row, loops and sorting."""
+    alive = list(range(len(oof.names)))
+    for seen in steps:
+        scored = []
+        for k in alive:
+            values = [classification_metrics(oof.y, oof.pred[k, r], positive_label=1,
+                                             sample_weight=W_row)[metric] for r in range(seen)]
+            scored.append((-np.mean(values), alive.index(k), k))
+        n_keep = max(2, int(np.ceil(keep * len(alive))))
+        alive = sorted({k for _, _, k in sorted(scored)[:n_keep]} | {0})
+    return alive
+
+
+@pytest.mark.parametrize("steps", [(1,), (1, 2), (2,)])
+def test_race_survivors_match_a_plain_successive_halving(steps):
+    oof = random_oof(K=9, R=3, n=30, seed=4)
+    W = stratified_bootstrap(oof.y, 5, random_state=1)
+    alive = race_survivors(oof, "accuracy", True, "target_only", W, steps)
+    for b in range(W.shape[0]):
+        assert sorted(np.flatnonzero(alive[b])) == _naive_race(oof, "accuracy", W[b], steps)
+
+
+def test_race_keeps_a_clearly_best_strategy_and_choose_replays_it():
+    oof = random_oof(K=10, R=3, n=60, seed=2, accuracy=0.6)
+    best = oof.index("s7")
+    oof.pred[best] = oof.y[None]                      # right on every row, every repeat
+    oof.proba[best] = np.eye(2)[oof.y][None]
+    oof.score[best] = oof.proba[best][..., 1]
+    W = stratified_bootstrap(oof.y, 50, random_state=0)
+    alive = race_survivors(oof, "balanced_accuracy", True, "target_only", W, (1, 2))
+    assert alive[:, best].all() and alive[:, 0].all()
+    assert (alive.sum(1) <= 4).all()                 # 10 -> 5 -> 3, plus the baseline
+    for rule in ("best", "ensemble"):
+        choice = choose(oof, "balanced_accuracy", True, "target_only", rule, n_boot=60,
+                        race_steps=(1, 2), random_state=0)
+        assert choice.members == {"s7": 1.0}
+
+
+def test_a_raced_rule_never_picks_a_candidate_raced_out():
+    oof = random_oof(K=8, R=2, n=40, seed=9)
+    W = stratified_bootstrap(oof.y, 20, random_state=3)
+    alive = race_survivors(oof, "accuracy", True, "target_only", W, (1,))
+    for rule in (best_single, greedy_ensemble):
+        A = rule(oof, "accuracy", True, "target_only", W, alive)
+        assert not (A[~alive] > 0).any()

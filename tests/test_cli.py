@@ -128,6 +128,7 @@ def test_shift_command_json_and_text(tmp_path, capsys):
     ("unknown_key", "Unknown setting(s) ['lable']"),
     ("single_class", "single class"),
     ("nan_label_only", "no labelled rows"),
+    ("bad_budget", "time_budget must be a positive number of seconds or a duration"),
 ])
 def test_run_errors_exit_2_with_a_clear_message(tmp_path, capsys, case, message):
     task_file = write_tables(tmp_path)
@@ -146,6 +147,8 @@ def test_run_errors_exit_2_with_a_clear_message(tmp_path, capsys, case, message)
     elif case == "single_class":
         t = pd.read_csv(tmp_path / "target.csv").assign(Class="good")
         t.to_csv(tmp_path / "target.csv", index=False)
+    elif case == "bad_budget":
+        task_file.write_text(text + "time_budget: ten minutes\n")
     elif case == "nan_label_only":
         s = pd.read_csv(tmp_path / "source.csv").assign(Class=np.nan)
         s.to_csv(tmp_path / "source.csv", index=False)
@@ -197,6 +200,13 @@ def test_demo_runs_end_to_end(tmp_path):
     assert f"naive out-of-fold figure of the choice {estimate['naive']:.3f}" in proc.stderr
     assert "What you get" in (tmp_path / "demo" / "report.html").read_text()
     assert set(payload["members"]) <= names | {"target_only"}
+    # where the time went: every strategy's folds and seconds, printed and in the report
+    timings = payload["timings"]
+    assert timings["stopped"] is None and timings["time_budget"] == 600
+    assert {r["strategy"] for r in timings["strategies"]} == names
+    assert all(r["status"] == "complete" and r["folds"] == 10 for r in timings["strategies"])
+    assert "Where the time went" in proc.stderr
+    assert "Where the time went" in (tmp_path / "demo" / "report.html").read_text()
 
     # The saved demo model predicts the same in a fresh process as recorded.
     from transferkit.datasets import lending_club_task
@@ -212,3 +222,14 @@ def test_demo_runs_end_to_end(tmp_path):
     assert list(predicted) == list(model.predict(task.X_holdout))
     recall = ((predicted == "bad") & (task.y_holdout == "bad")).sum() / (task.y_holdout == "bad").sum()
     assert recall == pytest.approx(payload["holdout"]["scores"][payload["recommended"]]["recall_pos"])
+
+
+def test_time_budget_flag_is_kept_and_checked(tmp_path, capsys):
+    task_file = write_tables(tmp_path)
+    assert main(["run", str(task_file), "--quiet", "--json", "--time-budget", "3s"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["timings"]["time_budget"] == 3.0
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["timings"]["stages"].keys() == {"shift", "evaluation", "selection", "refit"}
+    assert main(["run", str(task_file), "--quiet", "--time-budget", "soon"]) == 2
+    assert "time_budget must be" in capsys.readouterr().err

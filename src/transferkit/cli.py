@@ -46,7 +46,13 @@ def _text_table(header, rows) -> str:
 
 
 def _print_result(result: dict, out) -> None:
-    from transferkit.report import chosen_rows, estimate_lines, leaderboard_rows, report_metrics
+    from transferkit.report import (
+        chosen_rows,
+        estimate_lines,
+        leaderboard_rows,
+        report_metrics,
+        timing_lines,
+    )
 
     shift = result["shift"]
     print("\nShift between source and target", file=out)
@@ -76,6 +82,11 @@ def _print_result(result: dict, out) -> None:
     if estimate:
         print("\nWhat you get (naive figures are best-of-many and optimistic):", file=out)
         for line in estimate:
+            print(f"  {line}", file=out)
+    timing = timing_lines(result)
+    if timing:
+        print("\nWhere the time went:", file=out)
+        for line in timing:
             print(f"  {line}", file=out)
     print(f"\nVerdict: {result['verdict']}", file=out)
     for note in result.get("notes", []):
@@ -108,6 +119,7 @@ def _save_outputs(folder: Path, result, X, payload: dict, title: str, descriptio
 
 def _run_autopilot(X, y, options: dict, args):
     from transferkit.autopilot import Autopilot
+    from transferkit.autopilot.budget import DEFAULT_TIME_BUDGET
 
     autopilot = Autopilot(
         strategies=options.get("strategies"),
@@ -122,6 +134,9 @@ def _run_autopilot(X, y, options: dict, args):
         random_state=options.get("random_state", 0),
         progress=not (args.quiet or args.json),
         modality=options.get("modality", "tabular"),
+        time_budget=(args.time_budget if args.time_budget is not None
+                     else options.get("time_budget", DEFAULT_TIME_BUDGET)),
+        racing=options.get("racing", False),
     )
     return autopilot.run(X, y)
 
@@ -379,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--n-jobs", type=int, default=n_jobs,
                            help=f"parallel (strategy, fold) jobs (joblib; -1 = all cores; "
                                 f"default {n_jobs})")
+            p.add_argument("--time-budget", default=None,
+                           help="what the run may take: seconds or a duration such as 90s, "
+                                "10m, 1h30m (default 10m); when it runs out, or on Ctrl-C, "
+                                "the choice is made among the strategies done so far")
 
     demo = sub.add_parser("demo", help="run the autopilot on built-in real credit data")
     demo.add_argument("--output", default="transferkit-output/demo", help="output folder")

@@ -118,6 +118,28 @@ def estimate_lines(result: dict) -> list[str]:
     ]
 
 
+def timing_lines(result: dict, top: int = 8) -> list[str]:
+    """Where the run's time went: the stages, then the costliest strategies."""
+    timings = result.get("timings") or {}
+    if not timings:
+        return []
+    budget = timings.get("time_budget")
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in timings["stages"].items())
+    lines = [f"{result['seconds']:.1f} s in all"
+             + (f" (budget {budget:g} s)" if budget is not None else " (no budget)")
+             + f": {stages}."]
+    for row in timings["strategies"][:top]:
+        per_fold = ("" if row["seconds_per_fold"] is None
+                    else f", {row['seconds_per_fold']:.2f} s a fold")
+        status = "" if row["status"] == "complete" else f"; {row['status']}"
+        lines.append(f"{row['strategy']}: {row['seconds']:.1f} s over {row['folds']} folds"
+                     f"{per_fold}{status}")
+    rest = timings["strategies"][top:]
+    if rest:
+        lines.append(f"{len(rest)} more strategies: {sum(r['seconds'] for r in rest):.1f} s")
+    return lines
+
+
 def report_metrics(result: dict) -> list[str]:
     """Metrics present in the leaderboard, primary first."""
     first = result["leaderboard"][0]
@@ -198,6 +220,10 @@ def render_report(result: dict, title: str = "transferkit report", description: 
         parts.append(html_table(["strategy", "chosen on the target"], chosen, left=2))
     for heading, body in (extra_sections or {}).items():
         parts.append(f"<h2>{esc(heading)}</h2>{body}")
+    timing = timing_lines(result, top=len((result.get("timings") or {}).get("strategies", [])))
+    if timing:
+        parts.append("<h2>Where the time went</h2><ul>"
+                     + "".join(f"<li>{esc(line)}</li>" for line in timing) + "</ul>")
     if result.get("notes"):
         parts.append("<h2>Notes</h2><ul>"
                      + "".join(f"<li>{esc(n)}</li>" for n in result["notes"]) + "</ul>")

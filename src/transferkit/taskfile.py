@@ -26,6 +26,7 @@ files become an ``image`` column and the sub-folder names the labels.
 Options (all optional): ``task`` (auto/classification/regression), ``metric``,
 ``positive_label``, ``strategies`` (list of names), ``n_splits``,
 ``n_repeats``, ``alpha``, ``require_significance``, ``random_state``,
+``time_budget`` (seconds or a duration such as ``10m``), ``racing``,
 ``output`` (folder, relative to the task file).
 
 Example
@@ -61,7 +62,8 @@ DATA_KEYS = {"data", "label", "domain_column", "target_domains", "source_domains
              "sources", "target", "drop_columns", "text_column", "image_column", "backbone",
              "cache_dir"}
 OPTION_KEYS = {"task", "metric", "positive_label", "strategies", "n_splits", "n_repeats",
-               "alpha", "require_significance", "random_state", "output", "name"}
+               "alpha", "require_significance", "random_state", "output", "name",
+               "time_budget", "racing"}
 
 
 @dataclass

@@ -22,7 +22,18 @@ single strategy, several for an ensemble.
   lowers the variance that a tiny target puts into any single choice.
 
 Both apply the negative-transfer guard on the same rows: a choice scoring
-below the baseline is replaced by the baseline.
+below the baseline is replaced by the baseline.  Both take an optional
+``allowed`` mask (B, K): the candidates each weight row may choose from.
+
+:func:`race_survivors` is successive halving over CV repeats (Jamieson &
+Talwalkar 2016, "Non-stochastic best arm identification and hyperparameter
+optimization", AISTATS): after the first ``s`` repeats of each racing step
+only the best ``RACE_KEEP`` share of the candidates still racing (never fewer
+than two, the baseline always) is evaluated further.  A candidate raced out
+keeps its first repeat's out-of-fold predictions as its later repeats
+(still out-of-fold for every row).  Because the race looks at the same
+labelled rows as the choice, it is part of the procedure :func:`choose`
+estimates: every bootstrap sample replays the race on its own weights.
 
 :func:`choose` is the whole procedure the autopilot runs: the rule on all
 labelled target rows, its bootstrap bias-corrected estimate (BBC-CV), and the
@@ -57,7 +68,8 @@ from dataclasses import dataclass
 from transferkit.evaluation.bootstrap import BBCEstimate, OutOfFold, bbc_estimate, weighted_scores
 
 __all__ = ["Choice", "choose", "candidate_scores", "only", "best_single", "greedy_ensemble",
-           "SELECTION_RULES", "ENSEMBLE_STEPS", "GUARD_PROBABILITY"]
+           "race_survivors", "SELECTION_RULES", "ENSEMBLE_STEPS", "GUARD_PROBABILITY",
+           "RACE_KEEP"]
 
 #: Additions made by :func:`greedy_ensemble` after its first member.
 ENSEMBLE_STEPS = 15
@@ -65,6 +77,9 @@ ENSEMBLE_STEPS = 15
 #: The guard ships the baseline unless the rule's choice beat it in at least
 #: this share of the bootstrap samples of its BBC-CV estimate (module docstring).
 GUARD_PROBABILITY = 0.7
+
+#: Share of the candidates still racing that each step of :func:`race_survivors` keeps.
+RACE_KEEP = 0.5
 
 
 def _scores(oof: OutOfFold, metric, pred, proba, score, W) -> np.ndarray:
@@ -78,14 +93,51 @@ def _scores(oof: OutOfFold, metric, pred, proba, score, W) -> np.ndarray:
         return np.nanmean(values, axis=1) if np.isfinite(values).any() else values[:, 0]
 
 
-def candidate_scores(oof: OutOfFold, metric: str, W: np.ndarray) -> np.ndarray:
-    """Score of each candidate under each weight row: shape (K, B)."""
-    return _scores(oof, metric, oof.pred, oof.proba, oof.score, np.atleast_2d(W))
+def candidate_scores(oof: OutOfFold, metric: str, W: np.ndarray, repeats=None) -> np.ndarray:
+    """Score of each candidate under each weight row: shape (K, B); over the first
+    ``repeats`` CV repeats only when given."""
+    cut = slice(None) if repeats is None else slice(0, repeats)
+    part = lambda a: None if a is None else a[:, cut]  # noqa: E731
+    return _scores(oof, metric, part(oof.pred), part(oof.proba), part(oof.score),
+                   np.atleast_2d(W))
 
 
-def _orient(values, greater_is_better):
+def _orient(values, greater_is_better, allowed=None):
+    """Scores made "greater is better"; undefined or not allowed ones -inf.
+    ``values`` is (K, B), ``allowed`` (B, K)."""
     values = values if greater_is_better else -values
-    return np.where(np.isfinite(values), values, -np.inf)
+    keep = np.isfinite(values) if allowed is None else np.isfinite(values) & allowed.T
+    return np.where(keep, values, -np.inf)
+
+
+def _allowed(allowed, W, K, base):
+    """The (B, K) mask of candidates each weight row may choose, baseline included."""
+    allowed = (np.ones((W.shape[0], K), dtype=bool) if allowed is None
+               else np.array(np.broadcast_to(allowed, (W.shape[0], K)), dtype=bool))
+    allowed[:, base] = True
+    return allowed
+
+
+def race_survivors(oof: OutOfFold, metric: str, greater_is_better: bool, baseline: str,
+                   W: np.ndarray, steps=(1,), keep: float = RACE_KEEP) -> np.ndarray:
+    """Successive halving over CV repeats under each weight row: alive mask (B, K).
+
+    ``steps`` lists, per racing step, how many repeats the step has seen; each
+    step keeps the ``ceil(keep * alive)`` best of the candidates still alive
+    (at least two; the baseline always; ties to the earlier candidate).
+    """
+    W = np.atleast_2d(W)
+    K = len(oof.names)
+    base = oof.index(baseline)
+    alive = np.ones((W.shape[0], K), dtype=bool)
+    for seen in steps:
+        scores = _orient(candidate_scores(oof, metric, W, repeats=seen), greater_is_better,
+                         alive)                                          # (K, B)
+        n_keep = np.maximum(2, np.ceil(keep * alive.sum(1))).astype(int)  # (B,)
+        rank = np.argsort(np.argsort(-scores, axis=0, kind="stable"), axis=0, kind="stable")
+        alive = alive & (rank < n_keep[None]).T
+        alive[:, base] = True
+    return alive
 
 
 def _guard(A, chosen_score, base_score, base_index):
@@ -105,15 +157,16 @@ def only(oof: OutOfFold, name: str, W: np.ndarray) -> np.ndarray:
 
 
 def best_single(oof: OutOfFold, metric: str, greater_is_better: bool, baseline: str,
-                W: np.ndarray) -> np.ndarray:
-    """One-hot (B, K): the best-scoring candidate under each weight row.
+                W: np.ndarray, allowed=None) -> np.ndarray:
+    """One-hot (B, K): the best-scoring allowed candidate under each weight row.
 
     The baseline is moved first, so it wins every tie (no transfer without a
     gain), and the guard is implied: the winner never scores below it.
     """
     W = np.atleast_2d(W)
-    scores = _orient(candidate_scores(oof, metric, W), greater_is_better)  # (K, B)
     base = oof.index(baseline)
+    allowed = _allowed(allowed, W, len(oof.names), base)
+    scores = _orient(candidate_scores(oof, metric, W), greater_is_better, allowed)  # (K, B)
     order = [base] + [k for k in range(len(oof.names)) if k != base]
     pick = np.asarray(order)[np.argmax(scores[order], axis=0)]
     A = np.zeros((W.shape[0], len(oof.names)))
@@ -132,19 +185,20 @@ def _mixture(oof: OutOfFold, totals, counts):
 
 
 def greedy_ensemble(oof: OutOfFold, metric: str, greater_is_better: bool, baseline: str,
-                    W: np.ndarray, steps: int = ENSEMBLE_STEPS) -> np.ndarray:
+                    W: np.ndarray, allowed=None, steps: int = ENSEMBLE_STEPS) -> np.ndarray:
     """Caruana et al.'s ensemble selection under each weight row: counts (B, K).
 
-    Members are added with replacement; the returned row is the best ensemble
-    over the steps (a single candidate when no addition helps), guarded
-    against the baseline.
+    Members (allowed candidates only) are added with replacement; the returned
+    row is the best ensemble over the steps (a single candidate when no
+    addition helps), guarded against the baseline.
     """
     W = np.atleast_2d(W)
     K = len(oof.names)
+    base = oof.index(baseline)
+    allowed = _allowed(allowed, W, K, base)
     members = oof.pred.astype(float) if oof.task == "regression" else oof.proba
     single = _orient(candidate_scores(oof, metric, W), greater_is_better)   # (K, B)
-    base = oof.index(baseline)
-    A = best_single(oof, metric, greater_is_better, baseline, W)
+    A = best_single(oof, metric, greater_is_better, baseline, W, allowed)
     out = A.copy()
     for b in range(W.shape[0]):
         counts = A[b].copy()
@@ -153,8 +207,8 @@ def greedy_ensemble(oof: OutOfFold, metric: str, greater_is_better: bool, baseli
         for step in range(1, steps + 1):
             trials = total[None] + members                     # (K, R, n[, C])
             pred, proba, score = _mixture(oof, trials, step + 1)
-            values = _orient(_scores(oof, metric, pred, proba, score, W[b:b + 1])[:, 0],
-                             greater_is_better)
+            values = _orient(_scores(oof, metric, pred, proba, score, W[b:b + 1]),
+                             greater_is_better, allowed[b:b + 1])[:, 0]
             k = int(np.argmax(values))
             counts[k] += 1
             total = total + members[k]
@@ -196,12 +250,19 @@ class Choice:
 def choose(oof: OutOfFold, metric: str, greater_is_better: bool, baseline: str,
            rule: str = "ensemble", n_boot: int = 300, confidence: float = 0.95,
            require_significance: bool = False, guard_probability: float = GUARD_PROBABILITY,
-           random_state=0) -> Choice:
-    """The autopilot's choice and its honest estimate (module docstring)."""
+           race_steps=(), random_state=0) -> Choice:
+    """The autopilot's choice and its honest estimate (module docstring).
+
+    ``race_steps``: the racing steps the run made (:func:`race_survivors`),
+    replayed on every bootstrap sample; empty when every candidate ran every
+    repeat.
+    """
     select_rows = SELECTION_RULES[rule]
 
     def select(oof_, W):
-        return select_rows(oof_, metric, greater_is_better, baseline, W)
+        allowed = (race_survivors(oof_, metric, greater_is_better, baseline, W, race_steps)
+                   if race_steps else None)
+        return select_rows(oof_, metric, greater_is_better, baseline, W, allowed)
 
     weights = select(oof, np.ones((1, len(oof.y))))[0]
     members = {oof.names[k]: float(weights[k]) for k in np.flatnonzero(weights)}
