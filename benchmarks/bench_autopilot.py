@@ -45,7 +45,8 @@ the interval covered it.  The default rule's figures are the autopilot's own
 
 Records (``benchmarks/results/bench_autopilot.json``): one per task, draw and
 rule (``name`` task, ``impl`` "transferkit", ``rule``, ``n`` source rows,
-``seconds`` of the autopilot run, ``peak_mb``, ``heldout``,
+``seconds`` of the autopilot run (with ``--rescore``: of the run that was dumped),
+``selection_seconds`` of this rule's choice and estimate, ``peak_mb``, ``heldout``,
 ``target_only``, ``pooled``, ``source_only``, every strategy's test score,
 ``naive``, ``corrected``, gains and coverage); the summary per task is printed
 and written to ``benchmarks/results/bench_autopilot.md``.
@@ -260,7 +261,9 @@ def records(raw: dict) -> list:
     base = strategy_scores["target_only"]
     out = []
     for rule in RULES:
+        start = time.perf_counter()
         choice = choose(raw["oof"], METRIC, True, "target_only", rule, random_state=seed)
+        selection_seconds = time.perf_counter() - start
         heldout = shipped_score(choice.members, raw["probas"], raw["preds"], y_test,
                                 raw["classes"], positive)
         est = choice.estimate
@@ -269,7 +272,8 @@ def records(raw: dict) -> list:
         out.append({
             "name": raw["name"], "impl": "transferkit", "rule": rule, "draw": seed,
             "n": raw["n"], "n_labelled": N_LABELLED, "n_test": int(len(y_test)),
-            "seconds": raw["seconds"], "peak_mb": raw["peak_mb"], "metric": METRIC,
+            "seconds": raw["seconds"], "selection_seconds": selection_seconds,
+            "peak_mb": raw["peak_mb"], "metric": METRIC,
             "members": choice.members, "guarded": choice.guarded, "heldout": heldout,
             "autopilot_heldout": score(raw["autopilot_pred"]) if default else None,
             "target_only": base, "pooled": strategy_scores.get("pooled"),
@@ -298,9 +302,12 @@ def summarise(rows) -> pd.DataFrame:
             "vs_hindsight": group["heldout"].mean() - scores[hindsight].mean(),
             "naive_bias": (group["naive"] - group["heldout"]).mean(),
             "corrected_bias": (group["corrected"] - group["heldout"]).mean(),
+            # the spread of that mean over draws (the test set's own noise not included)
+            "corrected_bias_se": (group["corrected"] - group["heldout"]).std() / np.sqrt(len(group)),
             "naive_gain": group["naive_gain"].mean(), "corrected_gain":
                 group["corrected_gain"].mean(), "realised_gain": group["realised_gain"].mean(),
             "coverage": group["covered"].mean(), "seconds": group["seconds"].mean(),
+            "selection_seconds": group["selection_seconds"].mean(),
         })
     return pd.DataFrame(out)
 

@@ -90,8 +90,9 @@ def test_no_target_test_row_reaches_a_training_fold(temporary_strategy):
     SEEN_TEST.clear()
     result = Autopilot(strategies=[name], n_jobs=1, preprocess=False, n_splits=3, n_repeats=2,
                        shift_permutations=20, random_state=0).run(X_ids, y)
-    # 6 folds, then one refit on all rows (no predict for it).
-    assert len(SEEN_TEST) == 6 and len(SEEN_TRAIN) == 7
+    # 6 folds, then one refit on all rows (no predict for it) if the spy ships.
+    refits = int("spy_pooled" in result.members)
+    assert len(SEEN_TEST) == 6 and len(SEEN_TRAIN) == 6 + refits
     info = read_domains(y)
     labelled_target = set(ids[info.labelled_target])
     tested = set()
@@ -349,7 +350,10 @@ def test_guard_uses_the_corrected_gain(temporary_strategy):
                        random_state=0).run(X, y)
     assert result.recommended == "target_only"
     assert result.members == {"target_only": 1.0}
-    assert result.estimate.gain == 0.0
+    # the estimate is the whole procedure's: it ships target-only in most samples
+    frequency = result.estimate.choice_frequency
+    assert frequency.get("target_only", 0) > 0.5 * result.estimate.n_boot
+    assert abs(result.estimate.gain) < 0.02
     assert result.verdict.startswith("Transfer does not help")
 
 

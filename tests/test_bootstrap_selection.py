@@ -9,6 +9,7 @@ from transferkit.autopilot.selection import (
     best_single,
     choose,
     greedy_ensemble,
+    guard_shares,
     only,
     race_survivors,
 )
@@ -192,6 +193,10 @@ def test_choose_guard_keeps_the_baseline_when_the_corrected_gain_is_not_positive
     choice = choose(oof, "accuracy", True, "target_only", "best", n_boot=100)
     assert choice.members == {"target_only": 1.0}
     assert choice.estimate.gain == 0.0
+    # s4 beat the baseline on these rows and passed the share, but choosing it
+    # is estimated to lose: the guard keeps the baseline for that reason
+    assert choice.rule_members == {"s4": 1.0} and choice.reason == "gain"
+    assert choice.procedure.gain < 0
     fixed = only(oof, "target_only", np.ones((3, 40)))
     assert fixed.shape == (3, 8) and fixed[:, 0].tolist() == [1, 1, 1]
 
@@ -232,20 +237,87 @@ def test_bbc_estimate_matches_a_plain_bootstrap_loop():
 def test_choose_guard_asks_for_a_share_of_bootstrap_wins():
     # one candidate is a little better than the baseline, with much noise
     oof = random_oof(K=2, R=1, n=40, seed=3, accuracy=0.7)
-    rng = np.random.default_rng(2)
-    pred = oof.pred.copy()
-    pred[1] = np.where(rng.random(40) < 0.5, oof.y, pred[0])
+    draw = np.random.default_rng(5).random(40)
+    pred = oof.pred.copy()     # s1: right on 45% of rows, wrong on 15%, else the baseline
+    pred[1] = np.where(draw < 0.45, oof.y, np.where(draw < 0.6, 1 - oof.y, pred[0]))
     oof = OutOfFold(oof.names, oof.task, oof.y, pred, np.eye(2)[pred], pred.astype(float),
                     oof.classes, oof.pos_code, oof.rows)
     loose = choose(oof, "accuracy", True, "target_only", "best", n_boot=100,
                    guard_probability=0.0)
-    share = loose.rule_estimate.prob_gain
+    share = loose.guard_share
     assert loose.members == {"s1": 1.0} and not loose.guarded and 0.5 < share < 1.0
     strict = choose(oof, "accuracy", True, "target_only", "best", n_boot=100,
                     guard_probability=min(1.0, share + 0.01))
-    assert strict.guarded and strict.members == {"target_only": 1.0}
-    assert strict.rule_members == {"s1": 1.0}
-    assert strict.rule_estimate.prob_gain == share
+    assert strict.guarded and strict.reason == "share"
+    assert strict.members == {"target_only": 1.0}
+    assert strict.rule_members == {"s1": 1.0} and strict.guard_share == share
+    # the guard is replayed on every bootstrap sample: the strict procedure ships
+    # the baseline in more of them than the loose one, and its estimate says so
+    assert (strict.estimate.choice_frequency.get("target_only", 0)
+            > loose.estimate.choice_frequency.get("target_only", 0))
+    assert loose.estimate.corrected == pytest.approx(loose.rule_estimate.corrected)
+
+
+def test_guard_share_matches_a_plain_resampling_loop(monkeypatch):
+    # the share written out: resample the rows (recorded), score both on the
+    # repeated rows with scikit-learn's metric, count the wins
+    from sklearn.metrics import balanced_accuracy_score
+
+    from transferkit.autopilot import selection
+
+    oof = random_oof(K=3, R=2, n=30, seed=6, accuracy=0.7)
+    W = stratified_bootstrap(oof.y, 4, random_state=2)
+    A = np.array([[0, 2, 1], [1, 0, 0], [0, 0, 1], [0, 1, 1]], dtype=float)
+    drawn = []
+    original = selection._resample
+
+    def recording(*args):
+        out = original(*args)
+        drawn.append(out)
+        return out
+
+    monkeypatch.setattr(selection, "_resample", recording)
+    got = guard_shares(oof, "balanced_accuracy", True, "target_only", A, W, resamples=20)
+    assert got[1] == 0.0 and len(drawn) == 3          # the baseline row is not resampled
+
+    def score(weights, rows):
+        if (weights > 0).sum() == 1:
+            preds = oof.pred[int(weights.argmax())]
+        else:
+            preds = np.tensordot(weights, oof.proba, axes=1).argmax(-1)
+        return np.mean([balanced_accuracy_score(oof.y[rows], p[rows]) for p in preds])
+
+    base = np.array([1.0, 0, 0])
+    for b, counts in zip([0, 2, 3], drawn):
+        assert np.allclose(counts.sum(1), W[b].sum())
+        for c in (0, 1):   # stratified: each class keeps its weight
+            assert np.allclose(counts[:, oof.y == c].sum(1), W[b, oof.y == c].sum())
+        assert not counts[:, W[b] == 0].any()         # only the rows W[b] holds
+        gains = []
+        for row in counts:
+            rows = np.repeat(np.arange(30), row.astype(int))
+            gains.append(score(A[b], rows) - score(base, rows))
+        gains = np.array(gains)
+        assert got[b] == pytest.approx(np.mean(gains > 1e-12)
+                                       + 0.5 * np.mean(np.abs(gains) <= 1e-12))
+
+
+def test_the_whole_procedure_is_not_optimistic_when_no_strategy_helps():
+    # 12 strategies as good as the baseline in truth (70%): the single one that
+    # ships scores 0.7 on new rows, so the estimate of the procedure (rule, then
+    # guard) must not promise more, while the naive best-of-12 figure does.
+    # (Not the ensemble rule: a mixture of independent errors is truly better.)
+    corrected, naive, gains = [], [], []
+    for seed in range(6):
+        oof = random_oof(K=12, R=2, n=50, seed=seed)
+        choice = choose(oof, "balanced_accuracy", True, "target_only", "best", n_boot=100,
+                        random_state=seed)
+        corrected.append(choice.estimate.corrected)
+        naive.append(choice.rule_estimate.naive)
+        gains.append(choice.estimate.gain)
+    assert np.mean(naive) > 0.75
+    assert abs(np.mean(corrected) - 0.7) < 0.03
+    assert np.mean(gains) < 0.01
 
 
 def test_regression_selection_and_estimate():

@@ -108,7 +108,7 @@ def estimate_lines(result: dict) -> list[str]:
     return [
         f"Shipped: {shipped}.",
         f"Expected {metric} on new target rows (bootstrap bias-corrected CV of the whole "
-        f"choice, Tsamardinos et al. 2018): {estimate['corrected']:.3f} "
+        f"procedure, choice then guard, Tsamardinos et al. 2018): {estimate['corrected']:.3f} "
         f"[{estimate['corrected_ci_low']:.3f}, {estimate['corrected_ci_high']:.3f}] ({level}); "
         f"naive out-of-fold figure of the choice {estimate['naive']:.3f} (optimism "
         f"{optimism:+.3f}).",

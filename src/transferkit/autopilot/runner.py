@@ -29,11 +29,12 @@ Given stacked features ``X`` and a tagged ``y`` (see :mod:`transferkit.domains`)
    honestly with the bootstrap bias-corrected CV of Tsamardinos et al.
    (2018) (:func:`~transferkit.evaluation.bootstrap.bbc_estimate`): the
    naive best-of-K figure and the corrected one are both reported, and the
-   verdict and the negative-transfer guard use the corrected gain over
-   target-only: a choice that beat target-only in fewer than
-   :data:`~transferkit.autopilot.selection.GUARD_PROBABILITY` of the
-   bootstrap samples (with ``require_significance=True``: whose gain
-   interval reaches 0) ships target-only;
+   guard replaces a choice that beat target-only in fewer than
+   :data:`~transferkit.autopilot.selection.GUARD_PROBABILITY` of bootstrap
+   resamples of the labelled rows by target-only, and is replayed inside the
+   estimate, so the headline figure, its interval and the verdict describe
+   the whole procedure (with ``require_significance=True`` target-only also
+   ships when the gain interval reaches 0);
 5. refits what ships on all rows: one pipeline, or a
    :class:`~transferkit.autopilot.ensemble.WeightedEnsemble` of pipelines.
 
@@ -71,6 +72,7 @@ from transferkit.autopilot.ensemble import WeightedEnsemble
 from transferkit.autopilot.schedule import COMPLETE, Evaluation, run_rounds
 from transferkit.autopilot.selection import (
     GUARD_PROBABILITY,
+    GUARD_RESAMPLES,
     SELECTION_RULES,
     choose,
     race_survivors,
@@ -446,27 +448,32 @@ class Autopilot:
                         n_boot=self.n_boot, confidence=1.0 - self.alpha,
                         require_significance=self.require_significance,
                         race_steps=race_steps, random_state=self.random_state)
-        members, estimate = choice.rule_members, choice.rule_estimate
+        members, estimate = choice.rule_members, choice.estimate
         recommended = next(iter(members)) if len(members) == 1 else ENSEMBLE
         names = ", ".join(f"{n} x{w:g}" for n, w in members.items())
         shown = recommended if len(members) == 1 else f"an ensemble ({names})"
         negative = board.loc[board["verdict"] == "negative transfer", "strategy"].tolist()
         neg_text = (f" Negative transfer (significantly worse than {baseline} on its own "
                     f"folds): {', '.join(negative)}." if negative else "")
+        if choice.guarded:
+            estimate = choice.procedure  # the figures the guard judged
         interval = (f"{estimate.gain:+.4f} ({1 - self.alpha:.0%} interval "
                     f"[{estimate.gain_ci_low:+.4f}, {estimate.gain_ci_high:+.4f}])")
-        honest = (f"bootstrap bias-corrected CV of the whole choice among "
+        honest = (f"bootstrap bias-corrected CV of the whole procedure, choosing among "
                   f"{len(oof.names)} strategies: {spec.name} {estimate.corrected:.4f}, "
                   f"naive best-of-{len(oof.names)} figure {estimate.naive:.4f}")
         significant = estimate.gain_ci_low > 0
         if choice.guarded:
-            notes.append(f"The rule chose {shown}, but its corrected gain over {baseline} is "
-                         f"{interval} and it beat {baseline} in {estimate.prob_gain:.0%} of "
-                         f"the bootstrap samples (the guard asks for "
-                         f"{GUARD_PROBABILITY:.0%}): the guard keeps {baseline}.")
+            why = {"share": f"it beat {baseline} in only {choice.guard_share:.0%} of "
+                            f"{GUARD_RESAMPLES} bootstrap resamples of the labelled target "
+                            f"rows (the guard asks for {GUARD_PROBABILITY:.0%})",
+                   "gain": "the corrected gain of choosing it is not positive",
+                   "significance": "with require_significance=True its gain interval must "
+                                   "lie above 0"}[choice.reason]
+            notes.append(f"The rule chose {shown}, but {why}: the guard keeps {baseline}.")
             members, recommended = choice.members, baseline
-            verdict = (f"Transfer does not help: the corrected gain over {baseline} of "
-                       f"choosing a transfer strategy is {interval} ({honest}); "
+            verdict = (f"Transfer does not help: the corrected gain over {baseline} of the "
+                       f"whole procedure (choice, then guard) is {interval} ({honest}); "
                        f"recommending {baseline}.{neg_text}")
         elif recommended == baseline:
             verdict = (f"Transfer does not help: no strategy beat {baseline} on {spec.name}; "
