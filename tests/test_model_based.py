@@ -28,6 +28,7 @@ from transferkit.model_based import (
     RegularizedTransferClassifier,
     RegularizedTransferRegressor,
 )
+from transferkit.model_based.binned_trees import UnweightedBins
 from transferkit.model_based.regularized import _logistic_fit, _logistic_objective
 from transferkit.validation import TransferKitInputError
 
@@ -250,25 +251,26 @@ def test_default_source_model_stops_early_unless_a_class_cannot_be_split():
     Xs, ys, Xt, yt = _clf_data()
     clf = ContinuedBoostingClassifier(n_target_trees=2, random_state=0).fit_domains(
         Xs, ys, Xt, yt)
-    assert clf.source_estimator_.early_stopping is True
-    assert clf.source_estimator_.n_iter_ < clf.source_estimator_.max_iter
+    assert isinstance(clf.source_estimator_, UnweightedBins)  # fast with class weights
+    assert clf.source_estimator_.estimator.early_stopping is True
+    assert clf.source_estimator_.n_iter_ < clf.source_estimator_.estimator.max_iter
     ys_rare = ys.copy()
     ys_rare[0] = 2  # a class with a single source row: no stratified split possible
     clf = ContinuedBoostingClassifier(n_target_trees=2, random_state=0).fit_domains(
         Xs, ys_rare, Xt, yt)
-    assert clf.source_estimator_.early_stopping is False
+    assert clf.source_estimator_.estimator.early_stopping is False
     assert list(clf.classes_) == [0, 1, 2]
     # six source rows: a 10% validation split has one row, fewer than the two classes
     clf = ContinuedBoostingClassifier(n_target_trees=2, random_state=0).fit_domains(
         Xs[:6], np.array([0, 1, 0, 1, 0, 1]), Xt, yt)
-    assert clf.source_estimator_.early_stopping is False
+    assert clf.source_estimator_.estimator.early_stopping is False
     Xs, ys, Xt, yt = _reg_data()
     reg = ContinuedBoostingRegressor(n_target_trees=2, random_state=0).fit_domains(
         Xs, ys, Xt, yt)
-    assert reg.source_estimator_.early_stopping is True
+    assert reg.source_estimator_.estimator.early_stopping is True
     reg = ContinuedBoostingRegressor(n_target_trees=2, random_state=0).fit_domains(
         Xs[:1], ys[:1], Xt, yt)  # one source row: no validation split
-    assert reg.source_estimator_.early_stopping is False
+    assert reg.source_estimator_.estimator.early_stopping is False
 
 
 def test_regression_matches_sklearn_gradient_boosting_with_frozen_init():

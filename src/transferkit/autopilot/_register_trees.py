@@ -21,7 +21,9 @@ Whether trees or linear models win is decided like everything else, by the
 autopilot's selection on the labelled target rows and its bias-corrected
 estimate.  Settings: 100 rounds, learning rate 0.1, 15 leaves, L2 penalty 1,
 balanced class weights (a rare class is not ignored), no early stopping (the
-protocol's folds judge the fit).
+protocol's folds judge the fit), bins at the unweighted quantiles
+(:class:`~transferkit.model_based.binned_trees.UnweightedBins`: scikit-learn's
+weighted binning made a class-weighted fit of 3,000 x 30 rows 9x slower).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from transferkit.autopilot.registry import Strategy, TaskInfo, register_strategy
 from transferkit.baselines import Pooled, SourceOnly, TargetOnly
 from transferkit.instance_based import ImportanceWeighted
+from transferkit.model_based.binned_trees import UnweightedBins
 
 __all__ = ["TREE_STRATEGIES", "MIN_TARGET_ROWS_FOR_TREES", "boosted_trees"]
 
@@ -43,8 +46,8 @@ def boosted_trees(task: TaskInfo, seed):
     params = dict(max_iter=100, learning_rate=0.1, max_leaf_nodes=15, l2_regularization=1.0,
                   early_stopping=False, random_state=seed)
     if task.task == "classification":
-        return HistGradientBoostingClassifier(class_weight="balanced", **params)
-    return HistGradientBoostingRegressor(**params)
+        return UnweightedBins(HistGradientBoostingClassifier(class_weight="balanced", **params))
+    return UnweightedBins(HistGradientBoostingRegressor(**params))
 
 
 def _tabular(task: TaskInfo) -> bool:

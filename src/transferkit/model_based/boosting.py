@@ -48,7 +48,11 @@ balanced accuracy 0.570 (ROC AUC 0.677) without early stopping to 0.638
 classifier's early stopping needs a stratified split with a row of every
 class on both sides, so a source with a class of a single row, or with
 fewer validation rows than classes (under about 10 rows per class), is
-fitted without it, and so is a regressor's source of a single row.
+fitted without it, and so is a regressor's source of a single row.  The
+default is wrapped in :class:`~transferkit.model_based.binned_trees.UnweightedBins`
+(bins at unweighted quantiles): with class weights scikit-learn's own weighted
+binning made a source fit on 560 text embeddings (384-d) take 13 s instead
+of 1.
 
 Class weights (classifier, ``class_weight``).  Each labelled row ``i`` gets
 the weight ``s_i`` of its class; the source model is fitted with these as
@@ -86,6 +90,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from transferkit.domains import DomainAwareMixin, read_domains
 from transferkit.instance_based.tradaboost import _check_predict_X
+from transferkit.model_based.binned_trees import UnweightedBins
 from transferkit.model_based.regularized import _row_weights
 from transferkit.validation import TransferKitInputError, check_matrix
 
@@ -299,8 +304,8 @@ class ContinuedBoostingRegressor(RegressorMixin, _ContinuedBoosting):
     _regression = True
 
     def _default_source(self, seed, labels):
-        return _with_early_stopping(HistGradientBoostingRegressor(random_state=seed),
-                                    len(labels))
+        return UnweightedBins(_with_early_stopping(
+            HistGradientBoostingRegressor(random_state=seed), len(labels)))
 
     def _source_labels(self, labels):
         return self._encode(labels)[:, 0]
@@ -382,8 +387,9 @@ class ContinuedBoostingClassifier(ClassifierMixin, _ContinuedBoosting):
         self.class_weight = class_weight
 
     def _default_source(self, seed, labels):
-        return _with_early_stopping(HistGradientBoostingClassifier(random_state=seed),
-                                    len(labels), np.unique(labels, return_counts=True)[1])
+        return UnweightedBins(_with_early_stopping(
+            HistGradientBoostingClassifier(random_state=seed), len(labels),
+            np.unique(labels, return_counts=True)[1]))
 
     def _source_weights(self, labels):
         if self.class_weight is None:
