@@ -46,6 +46,7 @@ def test_regressor_without_weights_is_scikit_learns():
     staged = list(binned.staged_predict(X[:5]))
     assert len(staged) == 25 and np.allclose(staged[-1], binned.predict(X[:5]))
     assert is_regressor(clone(binned))
+    assert not hasattr(binned, "predict_proba") and not hasattr(binned, "decision_function")
 
 
 def test_weights_still_weigh_the_fit():

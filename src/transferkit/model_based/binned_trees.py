@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted
 
 __all__ = ["UnweightedBins", "quantile_edges"]
@@ -60,6 +61,19 @@ def quantile_edges(X: np.ndarray, max_bins: int) -> list:
             edges.append(np.unique(np.percentile(present, inner,
                                                  method="averaged_inverted_cdf")))
     return edges
+
+
+def _on_bins(method: str):
+    """The wrapped estimator's ``method`` called on the bin numbers of ``X``; present
+    only where the wrapped estimator has it (a regressor has no ``predict_proba``)."""
+
+    def call(self, X):
+        check_is_fitted(self, "estimator_")
+        return getattr(self.estimator_, method)(self._codes(X))
+
+    call.__name__ = method
+    call.__doc__ = f"The wrapped estimator's ``{method}`` on the bin numbers of ``X``."
+    return available_if(lambda self: hasattr(self.estimator, method))(call)
 
 
 class UnweightedBins(BaseEstimator):
@@ -97,10 +111,6 @@ class UnweightedBins(BaseEstimator):
                                                     sample_weight=sample_weight)
         return self
 
-    def _call(self, method, X):
-        check_is_fitted(self, "estimator_")
-        return getattr(self.estimator_, method)(self._codes(X))
-
     @property
     def classes_(self):
         check_is_fitted(self, "estimator_")
@@ -111,23 +121,12 @@ class UnweightedBins(BaseEstimator):
         check_is_fitted(self, "estimator_")
         return self.estimator_.n_iter_
 
-    def predict(self, X):
-        return self._call("predict", X)
-
-    def predict_proba(self, X):
-        return self._call("predict_proba", X)
-
-    def decision_function(self, X):
-        return self._call("decision_function", X)
-
-    def staged_predict(self, X):
-        return self._call("staged_predict", X)
-
-    def staged_predict_proba(self, X):
-        return self._call("staged_predict_proba", X)
-
-    def staged_decision_function(self, X):
-        return self._call("staged_decision_function", X)
+    predict = _on_bins("predict")
+    predict_proba = _on_bins("predict_proba")
+    decision_function = _on_bins("decision_function")
+    staged_predict = _on_bins("staged_predict")
+    staged_predict_proba = _on_bins("staged_predict_proba")
+    staged_decision_function = _on_bins("staged_decision_function")
 
     def score(self, X, y, sample_weight=None):
         check_is_fitted(self, "estimator_")
