@@ -129,6 +129,7 @@ def test_shift_command_json_and_text(tmp_path, capsys):
     ("single_class", "single class"),
     ("nan_label_only", "no labelled rows"),
     ("bad_budget", "time_budget must be a positive number of seconds or a duration"),
+    ("bad_source_rows", "max_source_rows must be a whole number"),
 ])
 def test_run_errors_exit_2_with_a_clear_message(tmp_path, capsys, case, message):
     task_file = write_tables(tmp_path)
@@ -149,6 +150,8 @@ def test_run_errors_exit_2_with_a_clear_message(tmp_path, capsys, case, message)
         t.to_csv(tmp_path / "target.csv", index=False)
     elif case == "bad_budget":
         task_file.write_text(text + "time_budget: ten minutes\n")
+    elif case == "bad_source_rows":
+        task_file.write_text(text + "max_source_rows: lots\n")
     elif case == "nan_label_only":
         s = pd.read_csv(tmp_path / "source.csv").assign(Class=np.nan)
         s.to_csv(tmp_path / "source.csv", index=False)

@@ -120,6 +120,7 @@ def _save_outputs(folder: Path, result, X, payload: dict, title: str, descriptio
 def _run_autopilot(X, y, options: dict, args):
     from transferkit.autopilot import Autopilot
     from transferkit.autopilot.budget import DEFAULT_TIME_BUDGET
+    from transferkit.autopilot.source_subsample import DEFAULT_MAX_SOURCE_ROWS
 
     autopilot = Autopilot(
         strategies=options.get("strategies"),
@@ -137,6 +138,7 @@ def _run_autopilot(X, y, options: dict, args):
         time_budget=(args.time_budget if args.time_budget is not None
                      else options.get("time_budget", DEFAULT_TIME_BUDGET)),
         racing=options.get("racing", False),
+        max_source_rows=options.get("max_source_rows", DEFAULT_MAX_SOURCE_ROWS),
     )
     return autopilot.run(X, y)
 

@@ -27,7 +27,8 @@ Options (all optional): ``task`` (auto/classification/regression), ``metric``,
 ``positive_label``, ``strategies`` (list of names), ``n_splits``,
 ``n_repeats``, ``alpha``, ``require_significance``, ``random_state``,
 ``time_budget`` (seconds or a duration such as ``10m``), ``racing``,
-``output`` (folder, relative to the task file).
+``max_source_rows`` (a number, or ``null`` for every source row), ``output``
+(folder, relative to the task file).
 
 Example
 -------
@@ -63,7 +64,7 @@ DATA_KEYS = {"data", "label", "domain_column", "target_domains", "source_domains
              "cache_dir"}
 OPTION_KEYS = {"task", "metric", "positive_label", "strategies", "n_splits", "n_repeats",
                "alpha", "require_significance", "random_state", "output", "name",
-               "time_budget", "racing"}
+               "time_budget", "racing", "max_source_rows"}
 
 
 @dataclass

@@ -78,6 +78,11 @@ from transferkit.autopilot.selection import (
     race_survivors,
 )
 from transferkit.autopilot.shift_summary import summarise_shift
+from transferkit.autopilot.source_subsample import (
+    DEFAULT_MAX_SOURCE_ROWS,
+    check_max_source_rows,
+    source_subsample,
+)
 from transferkit.domains import DomainInfo, infer_task, read_domains
 from transferkit.evaluation import (
     SourceSplitter,
@@ -227,6 +232,12 @@ class Autopilot:
         (6 tabular tasks x 10 draws) halving after repeats 1 and 2 ran 37% fewer
         fits but shipped up to 1.8 points less held-out balanced accuracy
         (mortgage_race), more than the 0.5 point a saving may cost.
+    max_source_rows : int or None, default=20,000
+        Above this many source rows the run (evaluation and refit) uses a
+        stratified random subsample of that many
+        (:func:`~transferkit.autopilot.source_subsample.source_subsample`: by
+        source domain and class, every stratum kept); None uses every row.
+        The notes and ``timings["source_rows"]`` say so.
     random_state : int
     progress : bool
         Show a progress bar on stderr (strategy, folds done, time left).
@@ -240,7 +251,8 @@ class Autopilot:
                  n_splits=5, n_repeats=3, alpha=0.05, require_significance=False,
                  preprocess=True, shift_permutations=500, n_jobs=-1, random_state=0,
                  progress=False, modality="tabular", selection="ensemble", n_boot=300,
-                 time_budget=DEFAULT_TIME_BUDGET, racing=False):
+                 time_budget=DEFAULT_TIME_BUDGET, racing=False,
+                 max_source_rows=DEFAULT_MAX_SOURCE_ROWS):
         self.strategies = strategies
         self.modality = modality
         self.metric = metric
@@ -259,6 +271,7 @@ class Autopilot:
         self.n_boot = n_boot
         self.time_budget = time_budget
         self.racing = racing
+        self.max_source_rows = max_source_rows
 
     # ------------------------------------------------------------------ set-up
     def _task_info(self, X, info: DomainInfo) -> TaskInfo:
@@ -337,8 +350,21 @@ class Autopilot:
             raise TransferKitInputError(
                 f"n_boot must be a whole number of at least 50 bootstrap samples, got "
                 f"{self.n_boot!r}.")
+        max_rows = check_max_source_rows(self.max_source_rows)
         info = read_domains(y, n_rows=len(X))
         task = self._task_info(X, info)
+        notes, source_rows = [], {"given": task.n_source, "used": task.n_source}
+        if max_rows is not None and task.n_source > max_rows:
+            rows = source_subsample(y, max_rows, self.random_state, task.task)
+            X = X.iloc[rows].reset_index(drop=True) if hasattr(X, "iloc") else X[rows]
+            y = y.iloc[rows].reset_index(drop=True)
+            info = read_domains(y, n_rows=len(X))
+            task = self._task_info(X, info)
+            source_rows["used"] = task.n_source
+            notes.append(f"The source has {source_rows['given']} rows; this run used a "
+                         f"stratified random subsample of {task.n_source} (by source domain "
+                         f"and class) for evaluation and refit (max_source_rows="
+                         f"{max_rows}; None uses every row).")
         spec = get_metric(self.metric or ("balanced_accuracy" if task.task == "classification"
                                           else "rmse"), task.task)
         # the strategies' own searches choose by the same metric and positive class
@@ -348,7 +374,6 @@ class Autopilot:
         supervised = task.has_target_labels
         baseline = TARGET_ONLY if supervised else SOURCE_ONLY
         strategies = self._strategies(task, baseline)
-        notes = []
         shift, feature_shift = summarise_shift(
             X, info, n_permutations=self.shift_permutations, random_state=self.random_state
         )
@@ -409,7 +434,8 @@ class Autopilot:
         seconds["selection"] = clock.elapsed() - seconds["shift"] - seconds["evaluation"]
         model = self._refit(members, strategies, task, X, y)
         seconds["refit"] = clock.elapsed() - sum(seconds.values())
-        timings = _timings(seconds, done, strategies, per_round, budget)
+        timings = _timings(seconds, done, strategies, per_round, budget) | {
+            "source_rows": source_rows}
         return AutopilotResult(
             task=task, metric=spec.name, greater_is_better=spec.greater_is_better,
             evidence=evidence, baseline=baseline, shift=shift, feature_shift=feature_shift,
