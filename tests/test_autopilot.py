@@ -364,3 +364,37 @@ def test_unknown_selection_rule_is_refused():
     for bad in (10, 300.0, "300", True):
         with pytest.raises(TransferKitInputError, match="n_boot must be a whole number"):
             Autopilot(n_boot=bad).run(X, y)
+
+
+def test_shared_fold_preprocessing_gives_the_same_results_as_preprocessing_per_job():
+    """The preprocessing fitted once per fold and shared by the strategies gives the
+    out-of-fold outputs (hence the leaderboard and the choice) of
+    ``[preprocess, strategy]`` fitted per job, on a table with a categorical
+    column, missing values and columns of very different scales."""
+    from sklearn.pipeline import Pipeline
+
+    from transferkit.evaluation import TargetSplitter
+    from transferkit.preprocessing import TabularPreprocessor
+
+    X, y = make_task(n_source=150, n_target=40, unlabelled=20, seed=3)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(X * [1.0, 100.0, 0.01], columns=["a", "b", "c"])
+    frame["colour"] = rng.choice(["red", "green", "blue"], len(frame))
+    frame.loc[rng.choice(len(frame), 15, replace=False), "b"] = np.nan
+    names = ["pooled", "coral", "kmm", "source_only_hgb"]
+    result = Autopilot(strategies=names, n_jobs=1, n_splits=3, n_repeats=2,
+                       shift_permutations=20, random_state=0).run(frame, y)
+    oof = result.out_of_fold
+    splits = list(TargetSplitter(n_splits=3, n_repeats=2, random_state=0).split(frame, y))
+    position = {row: i for i, row in enumerate(oof.rows)}
+    for name in oof.names:
+        k = oof.index(name)
+        for fold, (train, test) in enumerate(splits):
+            model = Pipeline([("preprocess", TabularPreprocessor()),
+                              ("strategy", get_strategy(name).build(result.task, 0))])
+            model.fit(frame.iloc[train], y.iloc[train])
+            at = [position[row] for row in test]
+            proba = model.predict_proba(frame.iloc[test])
+            np.testing.assert_allclose(oof.proba[k, fold // 3, at], proba, atol=1e-10)
+            codes = [list(oof.classes).index(c) for c in model.predict(frame.iloc[test])]
+            np.testing.assert_array_equal(oof.pred[k, fold // 3, at], codes)

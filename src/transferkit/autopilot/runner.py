@@ -8,8 +8,9 @@ Given stacked features ``X`` and a tagged ``y`` (see :mod:`transferkit.domains`)
 2. evaluates every registered, applicable strategy on the *same* folds of
    the labelled target rows (repeated stratified k-fold; every source row is
    available to every training fold, no target test row is ever trained on),
-   each inside a pipeline that fits the preprocessing on the fold's training
-   rows only.  The (strategy, fold) jobs run repeat by repeat, the baseline
+   each behind the preprocessing fitted on the fold's training rows only
+   (once per fold, shared by every strategy of the fold:
+   :mod:`transferkit.autopilot.fold_cache`).  The (strategy, fold) jobs run repeat by repeat, the baseline
    and then the cheapest strategies first, through joblib with ``n_jobs``
    (any joblib backend: loky, Dask, Ray), optionally raced between repeats
    (``racing=True``), and within ``time_budget``: when the budget would not
@@ -69,6 +70,7 @@ from transferkit.autopilot.registry import (
 )
 from transferkit.autopilot.budget import DEFAULT_TIME_BUDGET, Clock, parse_duration
 from transferkit.autopilot.ensemble import WeightedEnsemble
+from transferkit.autopilot.fold_cache import FoldPreprocessing
 from transferkit.autopilot.schedule import COMPLETE, Evaluation, run_rounds
 from transferkit.autopilot.selection import (
     GUARD_PROBABILITY,
@@ -329,8 +331,9 @@ class Autopilot:
             chosen = [get_strategy(baseline)] + chosen
         return chosen
 
-    def _pipeline(self, strategy: Strategy, task: TaskInfo) -> Pipeline:
-        steps = [("preprocess", TabularPreprocessor())] if self.preprocess else []
+    def _pipeline(self, strategy: Strategy, task: TaskInfo, preprocess=None) -> Pipeline:
+        preprocess = self.preprocess if preprocess is None else preprocess
+        steps = [("preprocess", TabularPreprocessor())] if preprocess else []
         steps.append(("strategy", strategy.build(task, self.random_state)))
         return Pipeline(steps)
 
@@ -399,15 +402,19 @@ class Autopilot:
         splits = list(splitter.split(X, y))
         if supervised:
             scorer_kwargs["return_predictions"] = True
-        pipelines = {s.name: self._pipeline(s, task) for s in strategies}
         n_rounds = self.n_repeats if supervised else 1
         per_round = len(splits) // n_rounds
+        # the preprocessing is fitted once per fold and shared by every strategy
+        pipelines = {s.name: self._pipeline(s, task, preprocess=False) for s in strategies}
+        fold_X = (FoldPreprocessing(X, splits, keep=per_round) if self.preprocess
+                  else lambda fold: X)
         seconds["shift"] = clock.elapsed()
         race = (self._race(strategies, splits, info, task, positive, spec, baseline, per_round)
                 if self.racing and supervised else None)
         done = run_rounds(
             [s.name for s in strategies], baseline, n_rounds, per_round,
-            lambda name, fold: (score, (pipelines[name], X, y, *splits[fold]), scorer_kwargs),
+            lambda name, fold: (score, (pipelines[name], fold_X(fold), y, *splits[fold]),
+                                scorer_kwargs),
             clock, race=race, n_jobs=self.n_jobs, progress=self.progress)
         seconds["evaluation"] = clock.elapsed() - seconds["shift"]
         if baseline in done.failed:
