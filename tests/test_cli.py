@@ -125,11 +125,11 @@ def test_shift_command_json_and_text(tmp_path, capsys):
     ("unknown_label", "Unknown label column 'Klass'"),
     ("unreadable", "Cannot read"),
     ("mismatched", "Mismatched columns"),
-    ("unknown_key", "Unknown setting(s) ['lable']"),
+    ("unknown_key", "unknown setting 'lable'"),
     ("single_class", "single class"),
     ("nan_label_only", "no labelled rows"),
-    ("bad_budget", "time_budget must be a positive number of seconds or a duration"),
-    ("bad_source_rows", "max_source_rows must be a whole number"),
+    ("bad_budget", "time_budget: got 'ten minutes' (str); expected: a positive number of seconds"),
+    ("bad_source_rows", "max_source_rows: got 'lots' (str); expected: a whole number of at least 1"),
 ])
 def test_run_errors_exit_2_with_a_clear_message(tmp_path, capsys, case, message):
     task_file = write_tables(tmp_path)
@@ -235,4 +235,4 @@ def test_time_budget_flag_is_kept_and_checked(tmp_path, capsys):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["timings"]["stages"].keys() == {"shift", "evaluation", "selection", "refit"}
     assert main(["run", str(task_file), "--quiet", "--time-budget", "soon"]) == 2
-    assert "time_budget must be" in capsys.readouterr().err
+    assert "time_budget: got 'soon' (str); expected: a positive number" in capsys.readouterr().err

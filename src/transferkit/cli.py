@@ -117,7 +117,8 @@ def _save_outputs(folder: Path, result, X, payload: dict, title: str, descriptio
     return payload
 
 
-def _run_autopilot(X, y, options: dict, args):
+def _autopilot(options: dict, args):
+    """The autopilot of this command, its settings checked before any work."""
     from transferkit.autopilot import Autopilot
     from transferkit.autopilot.budget import DEFAULT_TIME_BUDGET
     from transferkit.autopilot.source_subsample import DEFAULT_MAX_SOURCE_ROWS
@@ -140,7 +141,24 @@ def _run_autopilot(X, y, options: dict, args):
         racing=options.get("racing", False),
         max_source_rows=options.get("max_source_rows", DEFAULT_MAX_SOURCE_ROWS),
     )
-    return autopilot.run(X, y)
+    autopilot.check_settings()
+    return autopilot
+
+
+def _check_output_folder(folder: Path) -> None:
+    """Refuse, before the run, an output folder that cannot take the outputs."""
+    if folder.exists() and not folder.is_dir():
+        raise TransferKitInputError(
+            f"The output folder {folder} is an existing file; name a folder (absent, empty, "
+            f"or the output of a previous run).")
+    clashes = [(folder / "model", "a file"), (folder / "results.json", "a folder"),
+               (folder / "report.html", "a folder")]
+    for path, kind in clashes:
+        if path.exists() and (path.is_dir() if kind == "a folder" else not path.is_dir()):
+            raise TransferKitInputError(
+                f"{path} is {kind}, where the run must write its "
+                f"{'model folder' if path.name == 'model' else path.name}; move it away or "
+                f"choose another output folder.")
 
 
 def _holdout_check(task, result) -> tuple[dict, str]:
@@ -180,7 +198,8 @@ def _cmd_demo(args) -> int:
           file=out)
     options = {"positive_label": task.positive_label, "random_state": args.seed,
                "metric": args.metric, "n_repeats": args.n_repeats}
-    result = _run_autopilot(task.X, task.y, options, args)
+    _check_output_folder(Path(args.output))
+    result = _autopilot(options, args).run(task.X, task.y)
     payload = result.to_dict() | {"description": task.description}
     _print_result(payload, out)
     holdout, text = _holdout_check(task, result)
@@ -209,6 +228,8 @@ def _cmd_run(args) -> int:
     spec = load_task(args.task_file)
     folder = Path(args.output) if args.output else (
         spec.path.parent / spec.options.get("output", "transferkit-output"))
+    _check_output_folder(folder)
+    autopilot = _autopilot(spec.options | {"modality": spec.modality}, args)
     print(f"transferkit run: {spec.path} ({len(spec.X)} rows, {spec.modality})", file=out)
     X, extractor = spec.X, None
     if spec.modality != "tabular":
@@ -218,7 +239,7 @@ def _cmd_run(args) -> int:
         X = extractor.transform(spec.X)
         print(f"Extracted {X.shape[1]}-d {spec.modality} features with "
               f"{extractor.extractor_.backbone}", file=out)
-    result = _run_autopilot(X, spec.y, spec.options | {"modality": spec.modality}, args)
+    result = autopilot.run(X, spec.y)
     payload = result.to_dict() | {"task_file": str(spec.path)}
     _print_result(payload, out)
     model = result.model if extractor is None else Pipeline(
@@ -243,9 +264,12 @@ def _finish(payload: dict, args, out) -> None:
 def _cmd_shift(args) -> int:
     from transferkit.io import read_table
     from transferkit.preprocessing import TabularPreprocessor
+    from transferkit.settings import ShiftSettings, validated
     from transferkit.shift import coral_distance, feature_shift_table, mmd_test, proxy_a_distance
     from transferkit.validation import check_same_columns
 
+    validated(ShiftSettings, {"permutations": args.permutations, "max_rows": args.max_rows,
+                              "top": args.top, "seed": args.seed}, where="transferkit shift")
     a, b = read_table(args.a), read_table(args.b)
     for column in args.ignore:
         for name, table in (("A", a), ("B", b)):
@@ -467,6 +491,9 @@ def main(argv=None) -> int:
         return args.func(args)
     except TransferKitInputError as exc:
         print(f"transferkit: error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):       # --json promises one JSON document
+            json.dump({"error": str(exc), "exit_code": 2}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
         return 2
     except KeyboardInterrupt:
         print("transferkit: interrupted", file=sys.stderr)

@@ -23,6 +23,9 @@ feature cache, relative to the task file) turns that column into features first.
 given as a *folder* with one sub-folder per class is an image folder: its
 files become an ``image`` column and the sub-folder names the labels.
 
+Every key is checked before any table is read
+(:class:`~transferkit.settings.TaskFileSettings`: types, ranges, one data
+layout, no key given twice; a setting the layout would ignore is refused).
 Options (all optional): ``task`` (auto/classification/regression), ``metric``,
 ``positive_label``, ``strategies`` (list of names), ``n_splits``,
 ``n_repeats``, ``alpha``, ``require_significance``, ``random_state``,
@@ -50,6 +53,7 @@ import yaml
 from transferkit.domains import split_table, stack_domains
 from transferkit.featurize import detect_modality
 from transferkit.io import read_table
+from transferkit.settings import TASK_OPTION_KEYS, TaskFileSettings, validated
 from transferkit.validation import TransferKitInputError, check_column
 
 if sys.version_info >= (3, 11):
@@ -59,12 +63,8 @@ else:  # pragma: no cover
 
 __all__ = ["TaskSpec", "load_task", "OPTION_KEYS"]
 
-DATA_KEYS = {"data", "label", "domain_column", "target_domains", "source_domains",
-             "sources", "target", "drop_columns", "text_column", "image_column", "backbone",
-             "cache_dir"}
-OPTION_KEYS = {"task", "metric", "positive_label", "strategies", "n_splits", "n_repeats",
-               "alpha", "require_significance", "random_state", "output", "name",
-               "time_budget", "racing", "max_source_rows"}
+#: Settings a task file may give beside the data (the autopilot's, ``output``, ``name``).
+OPTION_KEYS = set(TASK_OPTION_KEYS) | {"output", "name"}
 
 
 @dataclass
@@ -88,7 +88,27 @@ class TaskSpec:
     cache_dir: str | None = None
 
 
-def _read_config(path: Path) -> dict:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error
+    (PyYAML would silently keep the last value)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:       # an unhashable key: PyYAML reports it itself
+                break
+            if duplicate:
+                raise TransferKitInputError(
+                    f"The setting {key!r} is given twice (line {key_node.start_mark.line + 1}); "
+                    f"keep one.")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_config(path: Path) -> TaskFileSettings:
     if not path.is_file():
         raise TransferKitInputError(f"Task file not found: {path}.")
     text = path.read_bytes()
@@ -96,22 +116,18 @@ def _read_config(path: Path) -> dict:
         if path.suffix.lower() == ".toml":
             config = tomllib.loads(text.decode("utf-8"))
         elif path.suffix.lower() in (".yaml", ".yml"):
-            config = yaml.safe_load(text.decode("utf-8"))
+            config = yaml.load(text.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
         else:
             raise TransferKitInputError(
                 f"Task file {path} must end in .yaml, .yml or .toml."
             )
     except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TransferKitInputError(f"Cannot parse task file {path}: {exc}") from None
+    except TransferKitInputError as exc:
+        raise TransferKitInputError(f"In task file {path}: {exc}") from None
     if not isinstance(config, dict):
         raise TransferKitInputError(f"Task file {path} must hold a mapping of settings.")
-    unknown = sorted(set(config) - DATA_KEYS - OPTION_KEYS)
-    if unknown:
-        raise TransferKitInputError(
-            f"Unknown setting(s) {unknown} in {path}; valid settings: "
-            f"{sorted(DATA_KEYS | OPTION_KEYS)}."
-        )
-    return config
+    return validated(TaskFileSettings, config, where=f"task file {path}")
 
 
 IMAGE_COLUMN = "image"
@@ -126,24 +142,23 @@ def _read_image_folder(folder: Path, label: str) -> pd.DataFrame:
                          label: names[listing.labels]})
 
 
-def _as_list(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 def load_task(path) -> TaskSpec:
-    """Read a YAML/TOML task file and the tables it names."""
+    """Read a YAML/TOML task file and the tables it names (settings checked first,
+    :class:`~transferkit.settings.TaskFileSettings`)."""
     path = Path(path)
     config = _read_config(path)
     base = path.parent
-    folders = any((base / str(v)).is_dir() for v in _named_inputs(config))
-    if "label" not in config and not folders:
+    named = list(config.sources.values()) if config.sources else []
+    named += [config.target] if config.target is not None else []
+    folders = any((base / v).is_dir() for v in named)
+    if config.label is None and not folders:
         raise TransferKitInputError(f"Task file {path} must name the label column ('label').")
-    label = str(config.get("label", "label"))
-    drop = _as_list(config.get("drop_columns", []))
+    label = config.label or "label"
+    drop = config.drop_columns or []
     inputs: list[Path] = []
 
     def load(name) -> pd.DataFrame:
-        file = (base / str(name)).resolve()
+        file = (base / name).resolve()
         if file.is_dir():
             return _read_image_folder(file, label)
         inputs.append(file)
@@ -153,26 +168,12 @@ def load_task(path) -> TaskSpec:
             raise TransferKitInputError(f"drop_columns {missing} are not columns of {file}.")
         return table.drop(columns=drop)
 
-    if "data" in config:
-        if "sources" in config or "target" in config:
-            raise TransferKitInputError(
-                "Use either 'data' (one table with a domain column) or 'sources' + "
-                "'target' (separate files), not both."
-            )
-        for key in ("domain_column", "target_domains"):
-            if key not in config:
-                raise TransferKitInputError(f"With 'data', the task file must set '{key}'.")
-        X, y = split_table(load(config["data"]), label=label,
-                           domain=str(config["domain_column"]),
-                           target=_as_list(config["target_domains"]),
-                           sources=(_as_list(config["source_domains"])
-                                    if config.get("source_domains") is not None else None))
-    elif "sources" in config and "target" in config:
-        raw = config["sources"]
-        named = raw if isinstance(raw, dict) else {
-            Path(str(p)).stem: p for p in _as_list(raw)}
-        tables = {str(k): load(v) for k, v in named.items()}
-        target = load(config["target"])
+    if config.data is not None:
+        X, y = split_table(load(config.data), label=label, domain=config.domain_column,
+                           target=config.target_domains, sources=config.source_domains)
+    else:
+        tables = {name: load(file) for name, file in config.sources.items()}
+        target = load(config.target)
         for name, table in tables.items():
             try:
                 check_column(table, label, "label")
@@ -184,16 +185,19 @@ def load_task(path) -> TaskSpec:
         y_target = target[label] if label in target.columns else None
         X, y = stack_domains(X_source, y_source, target.drop(columns=[label], errors="ignore"),
                              y_target)
-    else:
-        raise TransferKitInputError(
-            "The task file must give the data: either 'data' with 'domain_column' and "
-            "'target_domains', or 'sources' and 'target'."
-        )
-    options = {k: config[k] for k in OPTION_KEYS if k in config}
-    image_column = config.get("image_column", IMAGE_COLUMN if folders else None)
-    text_column = config.get("text_column")
+    options = config.options() | {k: getattr(config, k) for k in ("output", "name")
+                                  if getattr(config, k) is not None}
+    image_column = config.image_column or (IMAGE_COLUMN if folders else None)
+    text_column = config.text_column
     modality = detect_modality(X, text_column=text_column, image_column=image_column)
     column = text_column or image_column
+    if modality == "tabular":
+        ignored = [k for k in ("backbone", "cache_dir") if getattr(config, k) is not None]
+        if ignored:
+            raise TransferKitInputError(
+                f"{ignored} apply to text and image tasks (with 'text_column' or "
+                f"'image_column'); this task is tabular, so they would be ignored. Remove "
+                f"them, or name the text or image column.")
     if modality == "image":
         # Relative image paths are relative to the task file.
         X = X.assign(**{column: [str((base / str(p)).resolve()) if isinstance(p, str)
@@ -205,15 +209,9 @@ def load_task(path) -> TaskSpec:
                 f"A {modality} task uses only its {column!r} column; the data also has "
                 f"{extra[:10]}. Drop them with 'drop_columns'."
             )
-    cache_dir = config.get("cache_dir")
+    cache_dir = config.cache_dir
     if cache_dir is not None:  # like every path in the task file: relative to it
-        cache_dir = str((base / str(cache_dir)).resolve())
+        cache_dir = str((base / cache_dir).resolve())
     return TaskSpec(X=X, y=y, label=label, options=options, inputs=inputs, path=path,
-                    modality=modality, column=column, backbone=config.get("backbone"),
+                    modality=modality, column=column, backbone=config.backbone,
                     cache_dir=cache_dir)
-
-
-def _named_inputs(config: dict) -> list:
-    raw = config.get("sources", [])
-    names = list(raw.values()) if isinstance(raw, dict) else _as_list(raw)
-    return names + ([config["target"]] if "target" in config else [])

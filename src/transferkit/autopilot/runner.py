@@ -75,7 +75,6 @@ from transferkit.autopilot.schedule import COMPLETE, Evaluation, run_rounds
 from transferkit.autopilot.selection import (
     GUARD_PROBABILITY,
     GUARD_RESAMPLES,
-    SELECTION_RULES,
     choose,
     race_survivors,
 )
@@ -101,6 +100,7 @@ from transferkit.evaluation.metrics import _sorted_classes
 from transferkit.evaluation.tuning import summarise_choices
 from transferkit.instance_based import DiscriminativeWeights
 from transferkit.preprocessing import TabularPreprocessor
+from transferkit.settings import AutopilotSettings, validated
 from transferkit.validation import TransferKitInputError, check_target_labels
 
 __all__ = ["Autopilot", "AutopilotResult", "SOURCE_ONLY", "ENSEMBLE"]
@@ -276,6 +276,14 @@ class Autopilot:
         self.max_source_rows = max_source_rows
 
     # ------------------------------------------------------------------ set-up
+    def check_settings(self) -> None:
+        """Every setting's type, range and allowed values
+        (:class:`~transferkit.settings.AutopilotSettings`), before any work: one
+        clear error naming each bad setting."""
+        validated(AutopilotSettings, {name: getattr(self, name)
+                                      for name in AutopilotSettings.model_fields},
+                  where="Autopilot(...)")
+
     def _task_info(self, X, info: DomainInfo) -> TaskInfo:
         if not info.labelled.any():
             raise TransferKitInputError(
@@ -340,19 +348,10 @@ class Autopilot:
     # --------------------------------------------------------------- running
     def run(self, X, y) -> AutopilotResult:
         """Measure shift, evaluate strategies, apply the guard, refit the winner."""
+        self.check_settings()
         budget = parse_duration(self.time_budget)
         clock = Clock(budget)
         seconds = {}
-        if self.selection not in SELECTION_RULES:
-            raise TransferKitInputError(
-                f"selection must be one of {sorted(SELECTION_RULES)}, got {self.selection!r}.")
-        if not isinstance(self.racing, (bool, np.bool_)):
-            raise TransferKitInputError(f"racing must be True or False, got {self.racing!r}.")
-        if (isinstance(self.n_boot, bool) or not isinstance(self.n_boot, (int, np.integer))
-                or self.n_boot < 50):
-            raise TransferKitInputError(
-                f"n_boot must be a whole number of at least 50 bootstrap samples, got "
-                f"{self.n_boot!r}.")
         max_rows = check_max_source_rows(self.max_source_rows)
         info = read_domains(y, n_rows=len(X))
         task = self._task_info(X, info)
