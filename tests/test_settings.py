@@ -168,27 +168,6 @@ def test_a_bad_shift_option_is_refused(argv, message, tmp_path, capsys):
     assert code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("clash, message", [
-    ("file", "is an existing file"),
-    ("model_file", "is a file, where the run must write its model folder"),
-    ("results_folder", "is a folder, where the run must write its results.json"),
-])
-def test_an_output_folder_that_cannot_take_the_outputs_is_refused_first(clash, message,
-                                                                        tmp_path, capsys):
-    task_file = write_tables(tmp_path)
-    out = tmp_path / "out"
-    if clash == "file":
-        out.write_text("mine")
-    else:
-        out.mkdir()
-        (out / "model").write_text("mine") if clash == "model_file" else (
-            out / "results.json").mkdir()
-    assert main(["run", str(task_file), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert "evaluating" not in err and "transferkit run:" not in err   # refused first
-
-
 def _setting_values():
     return st.one_of(st.none(), st.booleans(), st.integers(-2**41, 2**41),
                      st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),

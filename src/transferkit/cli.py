@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transferkit.output import check_destination
 from transferkit.validation import TransferKitInputError
 
 __all__ = ["main"]
@@ -95,25 +96,29 @@ def _print_result(result: dict, out) -> None:
 
 # -------------------------------------------------------------------- outputs
 def _save_outputs(folder: Path, result, X, payload: dict, title: str, description: str,
-                  label: str | None, protect=(), extra_sections=None, model=None,
-                  modality="tabular") -> dict:
+                  label: str | None, overwrite=False, inputs=(), settings=None,
+                  extra_sections=None, model=None, modality="tabular") -> dict:
+    """The run's model, results and report, written through the one output writer
+    (:class:`~transferkit.output.OutputFolder`: staged, manifested, swapped in)."""
     from transferkit.io import write_atomic, write_json
+    from transferkit.output import OutputFolder
     from transferkit.persistence import save_model
     from transferkit.report import render_report
 
-    folder.mkdir(parents=True, exist_ok=True)
-    model_dir = folder / "model"
-    save_model(model_dir, model if model is not None else result.model, feature_frame=X,
-               n_features=X.shape[1], task=result.task.task, modality=modality,
-               classes=result.task.classes, positive_label=result.positive_label, label=label,
-               strategy=result.recommended)
     paths = {"results": str(folder / "results.json"), "report": str(folder / "report.html"),
-             "model": str(model_dir)}
+             "model": str(folder / "model")}
     payload = payload | {"outputs": paths}
-    write_json(folder / "results.json", payload, protect=protect)
-    write_atomic(folder / "report.html",
-                 render_report(payload, title=title, description=description,
-                               extra_sections=extra_sections), protect=protect)
+    with OutputFolder(folder, overwrite=overwrite, inputs=inputs,
+                      settings=settings or {}) as stage:
+        save_model(stage / "model", model if model is not None else result.model,
+                   feature_frame=X, n_features=X.shape[1], task=result.task.task,
+                   modality=modality, classes=result.task.classes,
+                   positive_label=result.positive_label, label=label,
+                   strategy=result.recommended)
+        write_json(stage / "results.json", payload)
+        write_atomic(stage / "report.html",
+                     render_report(payload, title=title, description=description,
+                                   extra_sections=extra_sections))
     return payload
 
 
@@ -145,20 +150,8 @@ def _autopilot(options: dict, args):
     return autopilot
 
 
-def _check_output_folder(folder: Path) -> None:
-    """Refuse, before the run, an output folder that cannot take the outputs."""
-    if folder.exists() and not folder.is_dir():
-        raise TransferKitInputError(
-            f"The output folder {folder} is an existing file; name a folder (absent, empty, "
-            f"or the output of a previous run).")
-    clashes = [(folder / "model", "a file"), (folder / "results.json", "a folder"),
-               (folder / "report.html", "a folder")]
-    for path, kind in clashes:
-        if path.exists() and (path.is_dir() if kind == "a folder" else not path.is_dir()):
-            raise TransferKitInputError(
-                f"{path} is {kind}, where the run must write its "
-                f"{'model folder' if path.name == 'model' else path.name}; move it away or "
-                f"choose another output folder.")
+def _json_safe(options: dict) -> dict:
+    return json.loads(json.dumps(options, default=str))
 
 
 def _holdout_check(task, result) -> tuple[dict, str]:
@@ -198,8 +191,9 @@ def _cmd_demo(args) -> int:
           file=out)
     options = {"positive_label": task.positive_label, "random_state": args.seed,
                "metric": args.metric, "n_repeats": args.n_repeats}
-    _check_output_folder(Path(args.output))
-    result = _autopilot(options, args).run(task.X, task.y)
+    autopilot = _autopilot(options, args)
+    check_destination(Path(args.output), args.overwrite)
+    result = autopilot.run(task.X, task.y)
     payload = result.to_dict() | {"description": task.description}
     _print_result(payload, out)
     holdout, text = _holdout_check(task, result)
@@ -212,7 +206,8 @@ def _cmd_demo(args) -> int:
     section = html_table(["model"] + keys, [[n] + [f"{s[k]:.3f}" for k in keys]
                                         for n, s in holdout["scores"].items()])
     payload = _save_outputs(Path(args.output), result, task.X, payload, "transferkit demo",
-                            task.description, label="Class",
+                            task.description, label="Class", overwrite=args.overwrite,
+                            settings=_json_safe(options | {"command": "demo"}),
                             extra_sections={"Hold-out check (target rows never used)": section})
     _finish(payload, args, out)
     return 0
@@ -228,8 +223,8 @@ def _cmd_run(args) -> int:
     spec = load_task(args.task_file)
     folder = Path(args.output) if args.output else (
         spec.path.parent / spec.options.get("output", "transferkit-output"))
-    _check_output_folder(folder)
     autopilot = _autopilot(spec.options | {"modality": spec.modality}, args)
+    check_destination(folder, args.overwrite)
     print(f"transferkit run: {spec.path} ({len(spec.X)} rows, {spec.modality})", file=out)
     X, extractor = spec.X, None
     if spec.modality != "tabular":
@@ -246,7 +241,9 @@ def _cmd_run(args) -> int:
         [("extract", extractor), ("model", result.model)])
     payload = _save_outputs(folder, result, spec.X, payload,
                             spec.options.get("name", f"transferkit: {spec.path.name}"),
-                            "", label=spec.label, protect=spec.inputs, model=model,
+                            "", label=spec.label, overwrite=args.overwrite,
+                            inputs=[spec.path, *spec.inputs],
+                            settings=_json_safe(spec.options | {"command": "run"}), model=model,
                             modality=spec.modality)
     _finish(payload, args, out)
     return 0
@@ -316,6 +313,10 @@ def _cmd_predict(args) -> int:
     from transferkit.persistence import load_model
 
     model = load_model(args.model_dir)
+    data_path = Path(args.data)
+    output = Path(args.output) if args.output else data_path.with_name(
+        f"{data_path.stem}.predictions.csv")
+    _check_predictions_path(output, [data_path, *model.inputs], args.overwrite)
     data = read_table(args.data)
     if model.metadata.get("modality") == "image":
         # Relative image paths in the data file are relative to that file.
@@ -327,10 +328,7 @@ def _cmd_predict(args) -> int:
         proba = model.predict_proba(data, ignore=ignore)
         for k, cls in enumerate(model.pipeline.classes_):
             predictions[f"proba_{cls}"] = proba[:, k]
-    data_path = Path(args.data)
-    output = Path(args.output) if args.output else data_path.with_name(
-        f"{data_path.stem}.predictions.csv")
-    write_table(output, predictions, protect=[data_path])
+    write_table(output, predictions, protect=[data_path, *model.inputs])
     if args.json:
         json.dump({"output": str(output), "n_rows": len(predictions),
                    "model": str(args.model_dir)}, sys.stdout, indent=2)
@@ -338,6 +336,24 @@ def _cmd_predict(args) -> int:
     else:
         print(f"Wrote {len(predictions)} predictions to {output}")
     return 0
+
+
+def _check_predictions_path(output: Path, inputs, overwrite: bool) -> None:
+    """Never over the data, a file the model was trained from, or (without
+    ``--overwrite``) any existing file."""
+    if output.is_dir():
+        raise TransferKitInputError(f"--output {output} is a folder; name a .csv or .parquet "
+                                    f"file.")
+    for path in inputs:
+        path = Path(path)
+        if output.exists() and path.exists() and output.samefile(path):
+            raise TransferKitInputError(
+                f"Refusing to write predictions over {output}: it is the data to predict or "
+                f"a file the model was trained from. Choose another --output.")
+    if output.exists() and not overwrite:
+        raise TransferKitInputError(
+            f"{output} already exists; pass --overwrite to replace it, or choose another "
+            f"--output.")
 
 
 def _cmd_extract(args) -> int:
@@ -432,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-repeats", type=int, default=2,
                       help="repeats of the 5-fold target cross-validation")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace the output of a previous run in --output")
     common(demo, n_jobs=-1)
     demo.set_defaults(func=_cmd_demo)
 
@@ -439,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("task_file")
     run.add_argument("--output", help="output folder (default: the task's 'output' setting, "
                                       "else transferkit-output beside the task file)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the output of a previous run in the output folder")
     common(run)
     run.set_defaults(func=_cmd_run)
 
@@ -473,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("data")
     predict.add_argument("--output", help="predictions file (.csv or .parquet; default "
                                           "DATA.predictions.csv beside the data)")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace an existing predictions file")
     common(predict, outputs=False)
     predict.set_defaults(func=_cmd_predict)
     return parser

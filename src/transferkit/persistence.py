@@ -36,6 +36,7 @@ from transferkit.validation import TransferKitInputError, describe_column_mismat
 __all__ = ["save_model", "load_model", "SavedModel"]
 
 MODEL_FILE, META_FILE = "model.joblib", "model.json"
+FORMAT = "transferkit-model/1"
 
 
 def save_model(directory, model, feature_frame=None, n_features=None, task=None,
@@ -55,7 +56,7 @@ def save_model(directory, model, feature_frame=None, n_features=None, task=None,
     from transferkit import __version__
 
     meta = {
-        "format": "transferkit-model/1",
+        "format": FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "transferkit_version": __version__,
         "sklearn_version": sklearn.__version__,
@@ -87,6 +88,8 @@ class SavedModel:
 
     pipeline: object
     metadata: dict
+    #: the files the model was trained from (the run folder's manifest), never written over
+    inputs: tuple = ()
 
     def check_features(self, X, ignore=()):
         """Return ``X`` restricted to the trained columns, or raise a clear error.
@@ -122,8 +125,48 @@ class SavedModel:
         return self.pipeline.predict_proba(self.check_features(X, ignore))
 
 
+def _check_metadata(meta, meta_path: Path) -> dict:
+    if not isinstance(meta, dict):
+        raise TransferKitInputError(
+            f"{meta_path} must hold a JSON object of model metadata, not a "
+            f"{type(meta).__name__}; the model folder is damaged. Re-run training.")
+    version = meta.get("format")
+    if not isinstance(version, str) or not version.startswith("transferkit-model/"):
+        raise TransferKitInputError(
+            f"{meta_path} is not transferkit model metadata (format {version!r}).")
+    if version != FORMAT:
+        raise TransferKitInputError(
+            f"{meta_path} has format {version!r}; this transferkit reads {FORMAT!r}. "
+            f"Load it with the transferkit version that wrote it "
+            f"({meta.get('transferkit_version')!r}), or re-run training.")
+    columns = meta.get("columns")
+    if columns is not None and (not isinstance(columns, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) for c in columns)):
+        raise TransferKitInputError(
+            f"{meta_path}: 'columns' must be a list of {{name, dtype}} entries; the model "
+            f"folder is damaged. Re-run training.")
+    if not isinstance(meta.get("sha256"), str):
+        raise TransferKitInputError(f"{meta_path} has no model checksum ('sha256').")
+    return meta
+
+
+def _run_inputs(directory: Path) -> tuple:
+    """The run folder's manifest around a model folder: checked, and its input files."""
+    from transferkit.output import read_manifest, verify
+
+    run = directory.resolve().parent
+    manifest = read_manifest(run)
+    if manifest is None or not any(str(f.get("path", "")).startswith(f"{directory.name}/")
+                                   for f in manifest["files"] if isinstance(f, dict)):
+        return ()
+    verify(run)
+    return tuple(Path(str(f["path"])) for f in manifest.get("inputs", [])
+                 if isinstance(f, dict) and "path" in f)
+
+
 def load_model(directory) -> SavedModel:
-    """Load a model folder written by :func:`save_model` (integrity-checked)."""
+    """Load a model folder written by :func:`save_model` (integrity-checked: its
+    metadata, its checksum, and the run folder's manifest around it if any)."""
     directory = Path(directory)
     meta_path, model_path = directory / META_FILE, directory / MODEL_FILE
     if not meta_path.is_file() or not model_path.is_file():
@@ -131,10 +174,12 @@ def load_model(directory) -> SavedModel:
             f"{directory} is not a transferkit model folder (expected {META_FILE} and "
             f"{MODEL_FILE}); point to the 'model' folder written by 'transferkit run'."
         )
+    inputs = _run_inputs(directory)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise TransferKitInputError(f"{meta_path} is not valid JSON: {exc}") from None
+    meta = _check_metadata(meta, meta_path)
     payload = model_path.read_bytes()
     if hashlib.sha256(payload).hexdigest() != meta.get("sha256"):
         raise TransferKitInputError(
@@ -148,4 +193,12 @@ def load_model(directory) -> SavedModel:
             UserWarning,
             stacklevel=2,
         )
-    return SavedModel(pipeline=joblib.load(io.BytesIO(payload)), metadata=meta)
+    try:
+        pipeline = joblib.load(io.BytesIO(payload))
+    except Exception as exc:  # noqa: BLE001 - a damaged file of any kind
+        raise TransferKitInputError(
+            f"{model_path} cannot be read ({type(exc).__name__}): it is truncated or "
+            f"damaged. Re-run training to write a fresh model.") from None
+    if not hasattr(pipeline, "predict"):
+        raise TransferKitInputError(f"{model_path} does not hold a fitted model.")
+    return SavedModel(pipeline=pipeline, metadata=meta, inputs=inputs)
