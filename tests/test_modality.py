@@ -139,7 +139,9 @@ def test_modality_detection_and_task_file_errors(tmp_path):
         detect_modality(frame, text_column="text", image_column="other")
     pd.DataFrame({"text": ["good", "bad"] * 5, "extra": 1, "label": [1, 0] * 5}).to_csv(
         tmp_path / "s.csv", index=False)
+    pd.DataFrame({"text": ["fine", "poor"] * 5, "extra": 2, "label": [1, 0] * 5}).to_csv(
+        tmp_path / "t.csv", index=False)
     (tmp_path / "task.yaml").write_text(
-        "sources: [s.csv]\ntarget: s.csv\nlabel: label\ntext_column: text\n")
+        "sources: [s.csv]\ntarget: t.csv\nlabel: label\ntext_column: text\n")
     with pytest.raises(TransferKitInputError, match="drop_columns"):
         load_task(tmp_path / "task.yaml")

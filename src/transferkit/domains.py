@@ -285,6 +285,31 @@ def _stack_features(tables: dict[str, object]):
     return np.vstack(list(arrays.values()))
 
 
+def _check_unique_columns(table, name: str) -> None:
+    if isinstance(table, pd.DataFrame):
+        columns = [str(c) for c in table.columns]
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise TransferKitInputError(
+                f"Domain {name!r} has columns named more than once: {twice[:10]}; rename "
+                f"them so that every column name is unique.")
+
+
+def _same_rows(a, b) -> bool:
+    """Whether two domains' feature tables hold identical rows (a target that is a source)."""
+    if len(a) != len(b) or len(a) == 0:
+        return False
+    if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame):
+        if list(map(str, a.columns)) != list(map(str, b.columns)):
+            return False
+        return bool(a.reset_index(drop=True).equals(b.reset_index(drop=True)))
+    try:
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    except (TypeError, ValueError):
+        return False
+
+
 def stack_domains(
     X_source,
     y_source,
@@ -322,6 +347,12 @@ def stack_domains(
                 "With several source domains, pass X_source and y_source as dicts with "
                 "the same domain names as keys."
             )
+        names = [str(k) for k in X_source]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise TransferKitInputError(
+                f"Source domain names {twice} repeat once turned into text (keys such as 1 "
+                f"and '1' name the same domain); give every source a distinct name.")
         sources = {str(k): (X_source[k], y_source[k]) for k in X_source}
     else:
         sources = {"source": (X_source, y_source)}
@@ -346,6 +377,14 @@ def stack_domains(
     labels.append(_as_labels(y_target, n_target, "y_target"))
     domains.append(np.full(n_target, target_name, dtype=object))
     is_target.append(np.ones(n_target, dtype=bool))
+    for name, table in tables.items():
+        _check_unique_columns(table, name)
+    for name, (X, _) in sources.items():
+        if _same_rows(X, X_target):
+            raise TransferKitInputError(
+                f"The target rows are the same as the rows of source {name!r} (same file or "
+                f"same table): the target would leak into the source. Give the target "
+                f"domain's own rows.")
     X = _stack_features(tables)
     y = tag_domains(
         np.concatenate([np.asarray(lab, dtype=object) for lab in labels]),
@@ -399,7 +438,21 @@ def split_table(
         raise TransferKitInputError("The label and domain columns must differ.")
     targets = _as_values(target)
     values = table[domain]
-    present = set(pd.unique(values.astype(object)))
+    missing = np.flatnonzero(values.isna().to_numpy())
+    if missing.size:
+        raise TransferKitInputError(
+            f"The domain column {domain!r} is empty in {missing.size} row(s) (first rows: "
+            f"{missing[:5].tolist()}, counting from 0 after the header); give every row its "
+            f"domain or drop those rows.")
+    distinct = pd.unique(values.astype(object))
+    as_text = [str(v) for v in distinct]
+    clash = sorted({t for t in as_text if as_text.count(t) > 1})
+    if clash:
+        raise TransferKitInputError(
+            f"The domain column {domain!r} holds values that differ in type but read the "
+            f"same as text ({clash[:5]}, e.g. 1 and '1'); make them one value or two "
+            f"distinct names.")
+    present = set(distinct)
     unknown = [t for t in targets if t not in present]
     if unknown:
         raise TransferKitInputError(
@@ -423,6 +476,10 @@ def split_table(
             )
         keep = is_target | values.isin(list(sources)).to_numpy()
     check_not_empty(int((keep & ~is_target).sum()), "The source domain (all non-target rows)")
+    if "target" in set(values[keep & ~is_target].astype(str)):
+        raise TransferKitInputError(
+            f"A source domain in column {domain!r} is called 'target', the name the target "
+            f"rows get; rename that domain.")
     sub = table.loc[keep]
     labels = sub[label].to_numpy(dtype=object)
     check_finite_labels(np.asarray(sub[label]), label)

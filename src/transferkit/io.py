@@ -53,7 +53,51 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         ) from None
     if table.shape[0] == 0:
         raise TransferKitInputError(f"{path} has a header but no rows.")
+    if kind != "parquet":
+        _check_header(path, kind, table)
+    _check_stray_text(path, table)
     return table
+
+
+def _check_header(path: Path, kind: str, table: pd.DataFrame) -> None:
+    """A header naming a column twice (pandas would rename the second ``x.1``)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle, delimiter="\t" if kind == "tsv" else ","), [])
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise TransferKitInputError(
+            f"{path} names columns more than once in its header: {twice[:10]}; rename them "
+            f"so that every column name is unique.")
+
+
+#: A text column whose cells are numbers but for at most this share is taken for a
+#: numeric column with a few stray cells.
+STRAY_SHARE = 0.05
+
+
+def _check_stray_text(path: Path, table: pd.DataFrame) -> None:
+    """A numeric column with a few text cells (a typo, ``?``, ``n/a``) would silently
+    become a category column: name those cells instead."""
+    for column in table.columns:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            continue
+        given = values.dropna()
+        if len(given) < 10:
+            continue
+        numbers = pd.to_numeric(given, errors="coerce")
+        stray = given[numbers.isna()]
+        if 0 < len(stray) <= STRAY_SHARE * len(given):
+            rows = [int(i) for i in stray.index[:5]]
+            cells = [str(v) for v in stray.iloc[:5]]
+            raise TransferKitInputError(
+                f"Column {column!r} of {path} holds numbers but for {len(stray)} cell(s) "
+                f"(rows {rows}, counting from 0 after the header: {cells}); fix those cells "
+                f"or leave them empty to mark them missing.")
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str, protect=()) -> Path:
