@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -54,6 +54,33 @@ def split_column_types(frame: pd.DataFrame) -> tuple[list, list]:
         else:
             numeric.append(column)
     return numeric, categorical
+
+
+class PowerOfTwoScaling(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Each column divided by the power of two nearest its largest magnitude.
+
+    :math:`x_j / 2^{e_j}` with :math:`\\max_i |x_{ij}| / 2^{e_j} \\in [0.5, 1)` is
+    exact in floating point, so the standardisation after it gives the same
+    values, but its variances neither underflow (columns around 1e-300 would
+    otherwise be standardised to zeros) nor overflow (from about 1e154).
+
+    >>> PowerOfTwoScaling().fit_transform(np.array([[3.0], [-0.5]])).ravel().tolist()
+    [0.75, -0.125]
+    """
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            peak = np.nanmax(np.abs(np.where(np.isfinite(X), X, np.nan)), axis=0,
+                             initial=0.0) if X.size else np.zeros(X.shape[1])
+        peak = np.nan_to_num(peak, nan=0.0)
+        self.exponents_ = np.where(peak > 0, np.frexp(peak)[1], 0).astype(int)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "exponents_")
+        return np.ldexp(np.asarray(X, dtype=np.float64), -self.exponents_)
 
 
 class TabularPreprocessor(TransformerMixin, BaseEstimator):
@@ -96,6 +123,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
                 (
                     "numeric",
                     make_pipeline(
+                        PowerOfTwoScaling(),
                         SimpleImputer(strategy="median", add_indicator=True,
                                       keep_empty_features=True),
                         StandardScaler(),

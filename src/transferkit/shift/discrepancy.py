@@ -29,6 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
+from transferkit.shift.kernels import power_of_two_exponent
 from transferkit.validation import TransferKitInputError, check_matrix
 
 __all__ = ["proxy_a_distance", "coral_distance"]
@@ -135,6 +136,8 @@ def proxy_a_distance(X_source, X_target, classifier=None, cv: int = 5, random_st
     if seeds and random_state is not None:
         model.set_params(**seeds)
     X = np.vstack([Xs, Xt])
+    if classifier is None:      # scale-free, so divide by 2^e (exact): no variance
+        X = np.ldexp(X, -power_of_two_exponent(X))   # under- or overflows
     y = np.r_[np.zeros(Xs.shape[0], dtype=int), np.ones(Xt.shape[0], dtype=int)]
     folds = StratifiedKFold(n_splits=int(cv), shuffle=True,
                             random_state=int(rng.randint(np.iinfo(np.int32).max)))
@@ -180,6 +183,14 @@ def coral_distance(X_source, X_target) -> float:
     """
     Xs, Xt = _check_domains(X_source, X_target, 2, "a covariance needs at least 2 rows")
     d = Xs.shape[1]
-    Cs = np.atleast_2d(np.cov(Xs, rowvar=False))
-    Ct = np.atleast_2d(np.cov(Xt, rowvar=False))
-    return float(np.sum((Cs - Ct) ** 2) / (4.0 * d * d))
+    # on data divided by 2^e (exact): the covariances scale by 2^2e, the distance by 2^4e
+    exponent = power_of_two_exponent(Xs, Xt)
+    Cs = np.atleast_2d(np.cov(np.ldexp(Xs, -exponent), rowvar=False))
+    Ct = np.atleast_2d(np.cov(np.ldexp(Xt, -exponent), rowvar=False))
+    with np.errstate(over="ignore"):
+        distance = np.ldexp(float(np.sum((Cs - Ct) ** 2) / (4.0 * d * d)), 4 * exponent)
+    if not np.isfinite(distance):
+        raise TransferKitInputError(
+            f"The CORAL distance of these samples overflows float64 (values around "
+            f"2^{exponent}); rescale the features (e.g. standardise them) first.")
+    return float(distance)

@@ -97,6 +97,39 @@ def _check_bandwidth(bandwidth):
 # --------------------------------------------------------------------------
 # bandwidth
 # --------------------------------------------------------------------------
+def power_of_two_exponent(*arrays) -> int:
+    """The exponent :math:`e` with :math:`\\max |a| / 2^e \\in [0.5, 1)` over the finite
+    values of ``arrays`` (0 when they are all 0).
+
+    Dividing by :math:`2^e` (``np.ldexp(a, -e)``) is exact in floating point, so
+    a statistic computed on the rescaled data and scaled back is the one on the
+    data, but squared distances neither overflow (from about 1e154 on) nor
+    underflow (below about 1e-154).
+
+    >>> power_of_two_exponent(np.array([3.0, -0.5]))
+    2
+    """
+    peak = 0.0
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        if a.size:
+            finite = np.abs(a[np.isfinite(a)])
+            peak = max(peak, float(finite.max()) if finite.size else 0.0)
+    return int(np.frexp(peak)[1]) if peak > 0 else 0
+
+
+def centred_and_rescaled(Z: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(Z - mean) / 2^e`` with every value in (-1, 1), and ``e``: distances and
+    the MMD statistics of the Gaussian and mixture kernels are unchanged once the
+    bandwidth is divided by :math:`2^e` too (the linear kernel's scale by
+    :math:`2^{2e}`).  Scaled before centring, so the mean cannot overflow."""
+    first = power_of_two_exponent(Z)
+    Z = np.ldexp(np.asarray(Z, dtype=np.float64), -first)
+    Z = Z - Z.mean(axis=0)
+    second = power_of_two_exponent(Z)
+    return np.ldexp(Z, -second), first + second
+
+
 def median_heuristic(X, Y=None, max_samples: int = 1000, random_state=None) -> float:
     """Median of the pairwise Euclidean distances of the pooled sample.
 
@@ -160,12 +193,16 @@ def _median_distance(Z: np.ndarray, max_samples: int, random_state, Y=None) -> f
         Z = np.vstack([Z, Y])
     if Z.shape[0] < 2:
         return 1.0
-    distances = pdist(np.asarray(Z, dtype=np.float64))
+    Z = np.asarray(Z, dtype=np.float64)
+    exponent = power_of_two_exponent(Z)          # distances of huge or tiny values
+    distances = pdist(np.ldexp(Z, -exponent))
     median = float(np.median(distances))
     if not median > 0:
         positive = distances[distances > 0]
-        median = float(np.median(positive)) if positive.size else 1.0
-    return median
+        if not positive.size:
+            return 1.0
+        median = float(np.median(positive))
+    return float(np.ldexp(median, exponent))
 
 
 # --------------------------------------------------------------------------
@@ -303,11 +340,21 @@ def kernel_matrix(X, Y=None, kernel: str = "gaussian", bandwidth="median",
     kernel = _check_kernel_name(kernel)
     bandwidth = _check_bandwidth(bandwidth)
     X, Y, same = _pair_inputs(X, Y)
+    exponent = power_of_two_exponent(X, Y)
+    X, Y = np.ldexp(X, -exponent), np.ldexp(Y, -exponent)
     if kernel == "linear":
-        return X @ np.array(Y.T)
+        with np.errstate(over="ignore"):
+            K = np.ldexp(X @ np.array(Y.T), 2 * exponent)
+        if not np.isfinite(K).all():
+            raise TransferKitInputError(
+                "The linear kernel of these rows overflows float64 (values around "
+                f"2^{exponent}); rescale the features (e.g. standardise them) first.")
+        return K
     if bandwidth == "median":
         pooled = X if same else np.vstack([X, Y])
         bandwidth = _median_distance(pooled, 1000, random_state)
+    else:
+        bandwidth = float(np.ldexp(float(bandwidth), -exponent))
     gammas = _gammas(kernel, bandwidth)
     L, _ = _factors(X, kernel, gammas)
     _, R = _factors(Y, kernel, gammas)

@@ -98,6 +98,7 @@ from transferkit.shift.kernels import (
     _kernel_block,
     _kernel_pairs,
     _median_distance,
+    centred_and_rescaled,
 )
 from transferkit.validation import TransferKitInputError, check_matrix
 
@@ -213,13 +214,29 @@ def _check_block_size(block_size):
     return int(block_size)
 
 
-def _resolve_bandwidth(kernel, bandwidth, Z, random_state):
+def _resolve_bandwidth(kernel, bandwidth, Z, random_state, exponent=0):
+    """The bandwidth on ``Z``, the data divided by ``2**exponent``
+    (:func:`~transferkit.shift.kernels.centred_and_rescaled`)."""
     bandwidth = _check_bandwidth(bandwidth)
     if kernel == "linear":
         return None
     if bandwidth == "median":
         return _median_distance(Z, 1000, random_state)
-    return float(bandwidth)
+    return float(np.ldexp(float(bandwidth), -exponent))
+
+
+def _unscaled(statistic, kernel, exponent):
+    """A statistic of the rescaled data in the data's units (the linear kernel
+    scales with the square of the data; the Gaussian and mixture ones do not)."""
+    if kernel != "linear":
+        return statistic
+    with np.errstate(over="ignore"):
+        value = np.ldexp(statistic, 2 * exponent)
+    if not np.all(np.isfinite(value)):
+        raise TransferKitInputError(
+            f"The linear-kernel MMD of these samples overflows float64 (values around "
+            f"2^{exponent}); rescale the features (e.g. standardise them) first.")
+    return value
 
 
 # --------------------------------------------------------------------------
@@ -468,13 +485,14 @@ def mmd2(X, Y, kernel: str = "gaussian", bandwidth="median", estimator: str = "u
     estimator = _check_estimator(estimator)
     block_size = _check_block_size(block_size)
     X, Y = _check_samples(X, Y)
-    Z = np.vstack([X, Y])
+    # exact power-of-two rescaling: no overflow or underflow at any magnitude
+    Z, exponent = centred_and_rescaled(np.vstack([X, Y]))
     dtype = _check_dtype(dtype, Z.shape[0], kernel)
-    bandwidth = _resolve_bandwidth(kernel, bandwidth, Z, random_state)
+    bandwidth = _resolve_bandwidth(kernel, bandwidth, Z, random_state, exponent)
     empty = np.zeros((0, Z.shape[0]), dtype=np.intp)
     observed, _ = _permutation_mmd2(Z, X.shape[0], empty, kernel, bandwidth, estimator,
                                     block_size, dtype)
-    return observed
+    return float(_unscaled(observed, kernel, exponent))
 
 
 def mmd_test(X, Y, kernel: str = "gaussian", bandwidth="median", n_permutations: int = 1000,
@@ -546,11 +564,13 @@ def mmd_test(X, Y, kernel: str = "gaussian", bandwidth="median", n_permutations:
             "p-value is 1 / (1 + n_permutations))."
         )
     X, Y = _check_samples(X, Y)
-    Z = np.vstack([X, Y])
+    # exact power-of-two rescaling: no overflow or underflow at any magnitude; the
+    # p-value does not depend on it, the statistic is scaled back
+    Z, exponent = centred_and_rescaled(np.vstack([X, Y]))
     N, m = Z.shape[0], X.shape[0]
     dtype = _check_dtype(dtype, N, kernel)
     rng = check_random_state(random_state)
-    bandwidth = _resolve_bandwidth(kernel, bandwidth, Z, rng)
+    bandwidth = _resolve_bandwidth(kernel, bandwidth, Z, rng, exponent)
     index_dtype = np.int32 if N < 2**31 else np.int64
     # the unbiased statistic depends only on which rows form the first sample
     width = m if estimator == "unbiased" else N
@@ -561,10 +581,10 @@ def mmd_test(X, Y, kernel: str = "gaussian", bandwidth="median", n_permutations:
                                         block_size, dtype)
     p_value = (1.0 + np.count_nonzero(stats >= observed)) / (1.0 + n_permutations)
     return MMDTestResult(
-        statistic=float(observed),
+        statistic=float(_unscaled(observed, kernel, exponent)),
         p_value=float(p_value),
         n_permutations=int(n_permutations),
         kernel=kernel,
-        bandwidth=bandwidth,
+        bandwidth=None if bandwidth is None else float(np.ldexp(bandwidth, exponent)),
         estimator=estimator,
     )
