@@ -212,6 +212,10 @@ def test_parallel_jobs_give_the_same_scores():
     b = Autopilot(chosen, shift_permutations=20, n_repeats=1, random_state=0, n_jobs=2).run(X, y)
     cols = [c for c in a.leaderboard.columns if c not in ("fit_seconds", "seconds")]
     pd.testing.assert_frame_equal(a.leaderboard[cols], b.leaderboard[cols])
+    # same seed, same result: the out-of-fold outputs, the choice and its predictions too
+    np.testing.assert_array_equal(a.out_of_fold.proba, b.out_of_fold.proba)
+    assert a.members == b.members and a.estimate == b.estimate
+    np.testing.assert_array_equal(a.model.predict_proba(X), b.model.predict_proba(X))
 
 
 def test_unlabelled_target_falls_back_to_weaker_evidence():

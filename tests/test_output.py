@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from transferkit import output as output_module
@@ -258,9 +259,12 @@ def test_a_run_killed_at_any_moment_leaves_one_complete_run(tmp_path):
     for k in range(1, changes + 1):                             # right after each change
         kills += _run_and_kill(task_file, kill_after_changes=k)[0]
         _one_complete_run(out)
-    n_timed = max(8, 22 - kills)
-    for i in range(1, n_timed + 1):                              # and evenly in time
-        kills += _run_and_kill(task_file, kill_after_seconds=seconds * i / (n_timed + 1))[0]
+    timed = 0
+    for fraction in np.random.default_rng(0).permutation(np.linspace(0.05, 0.95, 40)):
+        if kills >= 22 and timed >= 8:         # (spread over the run, in random order)
+            break
+        kills += _run_and_kill(task_file, kill_after_seconds=seconds * fraction)[0]
+        timed += 1
         _one_complete_run(out)
     assert kills >= 20
     assert main(["run", str(task_file), "--quiet", "--overwrite"]) == 0

@@ -47,6 +47,14 @@ def default_estimator(task: str):
     return Ridge(alpha=1.0)
 
 
+def _n_rows(X) -> int:
+    try:
+        return len(X)
+    except TypeError:
+        raise TransferKitInputError(
+            f"X must be a table or a 2-D array of rows, got {type(X).__name__}.") from None
+
+
 def _fitted_has(name):
     def check(self):
         return hasattr(self.estimator_ if hasattr(self, "estimator_") else
@@ -79,10 +87,18 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
             return self.task
         return infer_task(info.labels_of(info.labelled))
 
+    #: whether the method learns from labelled source rows (all but target-only)
+    uses_source_labels = True
+
     def fit(self, X, y):
-        info = read_domains(y, n_rows=len(X))
+        info = read_domains(y, n_rows=_n_rows(X))
         if not info.labelled.any():
             raise TransferKitInputError("No labelled rows at all: nothing to train on.")
+        if self.uses_source_labels and not info.labelled_source.any():
+            raise TransferKitInputError(
+                f"{type(self).__name__} learns from labelled source rows, but no source row "
+                f"has a label: nothing to transfer from. Label source rows, or use "
+                f"TargetOnly.")
         self._check_numeric_features(X)
         self.task_ = self._resolve_task(info)
         weights = np.asarray(self._training_weights(X, info), dtype=float)
@@ -144,27 +160,35 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         NaN is allowed when the wrapped estimator declares ``allow_nan``
         (e.g. histogram gradient boosting).
         """
+        if self.estimator is None:          # the default estimator needs numbers
+            check_matrix(X, name="X", allow_nan=False)
+            return
         try:
             values = np.asarray(X, dtype=float)
         except (TypeError, ValueError):
             return
-        estimator = self.estimator if self.estimator is not None else LogisticRegression()
+        estimator = self.estimator
         allow_nan = estimator.__sklearn_tags__().input_tags.allow_nan
         check_matrix(values, name="X", allow_nan=allow_nan)
 
-    def predict(self, X):
+    def _rows_to_predict(self, X):
+        """Rows for the default estimator checked (numbers, width, no NaN/inf)."""
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(X)
+        if self.estimator is None:
+            check_matrix(X, name="X", n_features=getattr(self, "n_features_in_", None),
+                         fitted_by=type(self).__name__)
+        return X
+
+    def predict(self, X):
+        return self.estimator_.predict(self._rows_to_predict(X))
 
     @available_if(_fitted_has("predict_proba"))
     def predict_proba(self, X):
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(X)
+        return self.estimator_.predict_proba(self._rows_to_predict(X))
 
     @available_if(_fitted_has("decision_function"))
     def decision_function(self, X):
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.decision_function(X)
+        return self.estimator_.decision_function(self._rows_to_predict(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -42,6 +42,8 @@ class TargetOnly(RowSelectingTransfer):
         :mod:`transferkit.base`).
     """
 
+    uses_source_labels = False
+
     def _training_weights(self, X, info: DomainInfo) -> np.ndarray:
         return info.labelled_target.astype(float)
 

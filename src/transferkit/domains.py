@@ -212,6 +212,13 @@ def read_domains(y, n_rows: int | None = None) -> DomainInfo:
     and, when ``n_rows`` (the number of rows of ``X``) is given, for a ``y``
     that does not align with ``X``.
     """
+    if isinstance(y, pd.DataFrame) and list(y.columns[:3]) != _TAG_COLUMNS and (
+            set(y.columns) & set(_TAG_COLUMNS)):
+        missing = [c for c in _TAG_COLUMNS if c not in y.columns]
+        raise TransferKitInputError(
+            f"y looks like a tagged table but its columns are {list(y.columns)[:6]}; it needs "
+            f"{_TAG_COLUMNS} in that order" + (f" (missing: {missing})" if missing else "")
+            + ". Build it with transferkit.stack_domains(...) or split_table(...).")
     if not isinstance(y, pd.DataFrame) or list(y.columns[:3]) != _TAG_COLUMNS:
         raise TransferKitInputError(
             "This transferkit estimator needs to know which rows are source and which "

@@ -103,6 +103,13 @@ def check_not_empty(n_rows: int, what: str) -> None:
         )
 
 
+def _is_complex(X) -> bool:
+    try:
+        return bool(np.iscomplexobj(X))
+    except (AttributeError, TypeError, ValueError):   # ragged or odd input: asarray says so
+        return False
+
+
 def check_matrix(
     X,
     name: str = "X",
@@ -143,6 +150,10 @@ def check_matrix(
                 f"{name} has non-numeric columns {non_numeric[:10]}; this function needs "
                 "numbers. Encode them first, e.g. with transferkit.TabularPreprocessor."
             )
+    if _is_complex(X):
+        raise TransferKitInputError(
+            f"{name} holds complex numbers; transferkit works on real-valued features. Pass "
+            "the real part, the magnitude, or both as separate columns.")
     try:
         array = np.asarray(X, dtype=dtype, order="C")  # one layout: same results for any input
     except (TypeError, ValueError) as exc:
