@@ -104,7 +104,7 @@ def test_predict_never_overwrites_its_input(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "out" / "model"), str(tmp_path / "new.csv"),
                  "--output", str(tmp_path / "new.csv")])
     assert code == 2
-    assert "it is the data to predict or a file the model was trained from" in capsys.readouterr().err
+    assert "it is the data to read or a file the model was trained from" in capsys.readouterr().err
     assert (tmp_path / "new.csv").read_bytes() == before
 
 

@@ -180,15 +180,18 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         return X
 
     def predict(self, X):
-        return self.estimator_.predict(self._rows_to_predict(X))
+        rows = self._rows_to_predict(X)
+        return self.estimator_.predict(rows)
 
     @available_if(_fitted_has("predict_proba"))
     def predict_proba(self, X):
-        return self.estimator_.predict_proba(self._rows_to_predict(X))
+        rows = self._rows_to_predict(X)
+        return self.estimator_.predict_proba(rows)
 
     @available_if(_fitted_has("decision_function"))
     def decision_function(self, X):
-        return self.estimator_.decision_function(self._rows_to_predict(X))
+        rows = self._rows_to_predict(X)
+        return self.estimator_.decision_function(rows)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

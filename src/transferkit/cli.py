@@ -316,7 +316,7 @@ def _cmd_predict(args) -> int:
     data_path = Path(args.data)
     output = Path(args.output) if args.output else data_path.with_name(
         f"{data_path.stem}.predictions.csv")
-    _check_predictions_path(output, [data_path, *model.inputs], args.overwrite)
+    _check_output_file(output, [data_path, *model.inputs], args.overwrite)
     data = read_table(args.data)
     if model.metadata.get("modality") == "image":
         # Relative image paths in the data file are relative to that file.
@@ -338,18 +338,26 @@ def _cmd_predict(args) -> int:
     return 0
 
 
-def _check_predictions_path(output: Path, inputs, overwrite: bool) -> None:
-    """Never over the data, a file the model was trained from, or (without
-    ``--overwrite``) any existing file."""
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+def _check_output_file(output: Path, inputs, overwrite: bool,
+                       suffixes=_TABLE_SUFFIXES) -> None:
+    """Before any work: never over the data or a file the model was trained from; a
+    supported file type; no existing file replaced without ``--overwrite``."""
     if output.is_dir():
-        raise TransferKitInputError(f"--output {output} is a folder; name a .csv or .parquet "
-                                    f"file.")
+        raise TransferKitInputError(f"--output {output} is a folder; name a file "
+                                    f"({', '.join(suffixes)}).")
     for path in inputs:
         path = Path(path)
         if output.exists() and path.exists() and output.samefile(path):
             raise TransferKitInputError(
-                f"Refusing to write predictions over {output}: it is the data to predict or "
-                f"a file the model was trained from. Choose another --output.")
+                f"Refusing to write over {output}: it is the data to read or a file the "
+                f"model was trained from. Choose another --output.")
+    if output.suffix.lower() not in suffixes:
+        raise TransferKitInputError(
+            f"Unsupported output type {output.suffix!r} for {output}; use "
+            f"{', '.join(suffixes)}.")
     if output.exists() and not overwrite:
         raise TransferKitInputError(
             f"{output} already exists; pass --overwrite to replace it, or choose another "
@@ -361,6 +369,11 @@ def _cmd_extract(args) -> int:
     from transferkit.io import read_table, write_atomic, write_table
 
     source = Path(args.input)
+    if args.batch_size < 1:
+        raise TransferKitInputError(
+            f"batch_size: got {args.batch_size}; expected a whole number of at least 1.")
+    _check_output_file(Path(args.output), [source], args.overwrite,
+                       suffixes=(".npy", *_TABLE_SUFFIXES))
     labels, names = None, None
     if source.is_dir():
         from transferkit.datasets.image_folder import load_image_folder
@@ -485,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--image-column")
     extract.add_argument("--batch-size", type=int, default=32)
     extract.add_argument("--cache-dir", help="on-disk feature cache folder")
+    extract.add_argument("--overwrite", action="store_true",
+                         help="replace an existing features file")
     common(extract, outputs=False)
     extract.set_defaults(func=_cmd_extract)
 

@@ -122,7 +122,8 @@ def _read_config(path: Path) -> TaskFileSettings:
                 f"Task file {path} must end in .yaml, .yml or .toml."
             )
     except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TransferKitInputError(f"Cannot parse task file {path}: {exc}") from None
+        reason = " ".join(str(exc).split())        # one paragraph
+        raise TransferKitInputError(f"Cannot parse task file {path}: {reason}") from None
     except TransferKitInputError as exc:
         raise TransferKitInputError(f"In task file {path}: {exc}") from None
     if not isinstance(config, dict):
