@@ -100,3 +100,45 @@ def test_the_autopilot_scores_tiny_features_as_it_scores_them_unscaled():
         runs.append(result.leaderboard.set_index("strategy")["balanced_accuracy_mean"])
     np.testing.assert_allclose(runs[1].sort_index(), runs[0].sort_index(), atol=1e-9)
     assert runs[1].max() > 0.8            # not chance
+
+
+def _direct_methods():
+    from transferkit.feature_based import CORAL, JDA, TCA, SubspaceAlignment
+    from transferkit.instance_based import (KLIEP, KMM, ULSIF, DiscriminativeWeights,
+                                            NearestNeighbourWeights, RuLSIF)
+
+    return {"kmm": lambda: KMM(random_state=0), "kliep": lambda: KLIEP(random_state=0),
+            "ulsif": lambda: ULSIF(random_state=0), "rulsif": lambda: RuLSIF(random_state=0),
+            "nn_weights": lambda: NearestNeighbourWeights(random_state=0),
+            "discriminative": lambda: DiscriminativeWeights(random_state=0),
+            "coral": CORAL, "subspace_alignment": lambda: SubspaceAlignment(n_components=2),
+            "tca": lambda: TCA(n_components=2, random_state=0),
+            "jda": lambda: JDA(n_components=2, n_iter=2, random_state=0)}
+
+
+def _tagged(scale):
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(80, 3)), rng.normal(size=(60, 3)) + 0.5
+    yt = np.full(60, None, dtype=object)
+    yt[:20] = (Xt[:20, 0] > 0.5).astype(int)
+    return stack_domains(Xs * scale, (Xs[:, 0] > 0).astype(int), Xt * scale, yt)
+
+
+def _output(model, X, y):
+    fitted = model.fit(X, y)
+    return fitted.weights_ if hasattr(fitted, "weights_") else fitted.transform(X)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-100, 1e100, 1e300])
+@pytest.mark.parametrize("name", sorted(_direct_methods()))
+def test_weighters_and_adapters_refuse_features_at_unsafe_magnitudes(name, scale):
+    X, y = _tagged(scale)
+    with pytest.raises(TransferKitInputError, match="standardise them"):
+        _direct_methods()[name]().fit(X, y)
+
+
+@pytest.mark.parametrize("scale", [1e-60, 1e60])
+@pytest.mark.parametrize("name", sorted(_direct_methods()))
+def test_weighters_and_adapters_work_at_safe_magnitudes(name, scale):
+    X, y = _tagged(scale)
+    assert np.isfinite(_output(_direct_methods()[name](), X, y)).all()

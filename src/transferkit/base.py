@@ -31,7 +31,7 @@ from transferkit.domains import (
     read_domains,
     row_block,
 )
-from transferkit.validation import TransferKitInputError, check_matrix
+from transferkit.validation import TransferKitInputError, check_matrix, check_scale
 
 __all__ = ["DomainAdapter", "RowSelectingTransfer", "default_estimator"]
 
@@ -258,7 +258,7 @@ class DomainAdapter(DomainAwareMixin, TransformerMixin, BaseEstimator):
 
     def _validate_fit(self, X, y):
         info = read_domains(y, n_rows=len(X))
-        X_arr = check_matrix(X, name="X")
+        X_arr = check_scale(check_matrix(X, name="X"), type(self).__name__)
         return X_arr, info
 
     def _fit(self, X: np.ndarray, info: DomainInfo) -> None:

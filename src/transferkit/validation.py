@@ -197,6 +197,30 @@ def check_matrix(
     return array
 
 
+#: Magnitudes beyond which squared covariances (x^4) and distances leave float64's range
+#: (about 1e-308 to 1e308) for the kernel, density-ratio and alignment methods.
+SAFE_MAGNITUDE = (1e-75, 1e75)
+
+
+def check_scale(X: np.ndarray, who: str) -> np.ndarray:
+    """Refuse features whose magnitude (largest value) or spread (largest deviation from
+    the column means) lies outside :data:`SAFE_MAGNITUDE`: squared distances, kernels and
+    covariances of such data overflow or underflow float64, and ``who`` would return NaN
+    or a meaningless result.  A constant matrix (spread 0) is left to the method."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        peak = float(np.max(np.abs(X))) if X.size else 0.0
+        spread = float(np.max(np.abs(X / 2.0 - X.mean(axis=0) / 2.0))) * 2.0 if X.size \
+            else 0.0
+    low, high = SAFE_MAGNITUDE
+    if peak >= high or (0.0 < spread < low) or not np.isfinite(spread):
+        raise TransferKitInputError(
+            f"{who}: the features are of magnitude {peak:.3g} and spread {spread:.3g}, "
+            f"where its squared distances, kernels or covariances leave float64's range "
+            f"({low:g} to {high:g}); standardise them first (transferkit.TabularPreprocessor "
+            f"does, and the autopilot always does).")
+    return X
+
+
 def check_finite_labels(labels: np.ndarray, name: str = "y") -> None:
     """Reject infinite numeric labels (NaN means 'unlabelled' and is allowed)."""
     if labels.dtype.kind == "f" and np.isinf(labels).any():

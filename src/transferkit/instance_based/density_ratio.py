@@ -76,7 +76,7 @@ from transferkit.instance_based._kliep_solver import (
     unscale,
 )
 from transferkit.shift.kernels import median_heuristic
-from transferkit.validation import TransferKitInputError, check_matrix
+from transferkit.validation import TransferKitInputError, check_matrix, check_scale
 
 __all__ = ["KLIEP", "ULSIF", "RuLSIF"]
 
@@ -96,7 +96,7 @@ MEDIAN_HEURISTIC_ROWS = 500
 def _domains_and_matrix(X, y, who: str):
     """Validate ``(X, y_tagged)``; return the float matrix, tags, source and target rows."""
     info = read_domains(y, n_rows=len(X))
-    X_arr = check_matrix(X, name="X")
+    X_arr = check_scale(check_matrix(X, name="X"), who)
     # views of X_arr where possible: the callers only read them
     return X_arr, info, domain_rows(X_arr, info.is_source), domain_rows(X_arr, info.is_target)
 

@@ -40,7 +40,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.domains import read_domains
-from transferkit.validation import TransferKitInputError, check_matrix
+from transferkit.validation import TransferKitInputError, check_matrix, check_scale
 
 __all__ = ["DiscriminativeWeights"]
 
@@ -101,7 +101,7 @@ class DiscriminativeWeights(BaseEstimator):
         if not np.isfinite(self.clip) or self.clip <= 0:
             raise TransferKitInputError(f"clip must be a positive number, got {self.clip!r}.")
         info = read_domains(y, n_rows=len(X))
-        X = check_matrix(X, name="X")
+        X = check_scale(check_matrix(X, name="X"), "DiscriminativeWeights")
         is_target = info.is_target.astype(int)
         n_t, n_s = int(is_target.sum()), int((1 - is_target).sum())
         self.prior_ratio_ = n_s / n_t
