@@ -160,3 +160,26 @@ def test_the_preprocessor_refuses_bad_tables(family, make, message):
 def test_stack_domains_refuses_bad_domains(family, call, message):
     with pytest.raises(TransferKitInputError, match=message):
         call()
+
+
+def _registered():
+    from transferkit.autopilot import available_strategies
+    from transferkit.autopilot.registry import TaskInfo
+
+    task = TaskInfo(task="classification", n_source=120, n_source_domains=1,
+                    n_labelled_target=30, n_unlabelled_target=30, n_features=4,
+                    classes=(0, 1), modality="tabular")
+    return task, available_strategies(task)
+
+
+@pytest.mark.parametrize("family", ["inf_cell", "rows_differ", "untagged_list", "complex",
+                                    "one_dimensional"])
+@pytest.mark.parametrize("strategy", [s.name for s in _registered()[1]])
+def test_every_registered_strategy_refuses_bad_training_data(strategy, family):
+    task, strategies = _registered()
+    model = next(s for s in strategies if s.name == strategy).build(task, 0)
+    X, y = make_data("classification")
+    make_bad, message = FIT_FAMILIES[family]
+    bad_X, bad_y = make_bad(X, y)
+    with pytest.raises(TransferKitInputError, match=message):
+        model.fit(bad_X, bad_y)

@@ -56,6 +56,15 @@ BAD_TASK_LINES = {
     "time_budget_negative": ("time_budget: -5", "time_budget: got -5 (int)"),
     "metric_unknown": ("metric: accuracy_pos", "metric: got 'accuracy_pos' (str)"),
     "task_unknown": ("task: clustering", "task: got 'clustering' (str)"),
+    "target_domains_mapping": ("target_domains: {C: 1}",
+                               "target_domains: got {'C': 1} (dict)"),
+    "text_column_list": ("text_column: [a, b]", "text_column: got ['a', 'b'] (list)"),
+    "image_column_number": ("image_column: 1.5", "image_column: got 1.5 (float)"),
+    "cache_dir_number": ("cache_dir: 5", "cache_dir: got 5 (int)"),
+    "n_repeats_zero": ("n_repeats: 0", "n_repeats: got 0 (int)"),
+    "max_source_rows_word": ("max_source_rows: lots", "max_source_rows: got 'lots' (str)"),
+    "label_list": ("label: [Class]", "label: got ['Class'] (list)"),
+    "sources_number": ("sources: 5", "sources: got 5 (int)"),
 }
 
 
@@ -64,7 +73,10 @@ def test_a_bad_task_file_setting_is_refused_by_name(case, tmp_path, capsys):
     write_tables(tmp_path)
     line, message = BAD_TASK_LINES[case]
     task_file = tmp_path / "task.yaml"
-    task_file.write_text(BASE + line + "\n")
+    key = line.split(":")[0]
+    replaced = [ln for ln in BASE.splitlines() if not ln.startswith(key + ":")]
+    text = (BASE + line if case == "duplicate_key" else "\n".join(replaced + [line])) + "\n"
+    task_file.write_text(text)
     with pytest.raises(TransferKitInputError) as error:
         load_task(task_file)
     assert message in str(error.value)
@@ -166,6 +178,37 @@ def test_a_bad_shift_option_is_refused(argv, message, tmp_path, capsys):
     code = main(["shift", str(tmp_path / "source.csv"), str(tmp_path / "target.csv"),
                  "--ignore", "Class", *argv])
     assert code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n-repeats", "0"], "n_repeats: got 0 (int)"),
+    (["--seed", "-1"], "random_state: got -1 (int)"),
+    (["--metric", "accuracy_pos"], "metric: got 'accuracy_pos' (str)"),
+    (["--n-labelled", "-5"], "n_labelled"),
+    (["--n-jobs", "0"], "n_jobs: got 0 (int)"),
+])
+def test_a_bad_demo_option_is_refused_before_any_work(argv, message, tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path / "demo"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("clash", ["existing_file", "model_is_a_file", "results_is_a_folder"])
+def test_run_refuses_an_output_that_cannot_take_the_run_before_any_work(clash, tmp_path,
+                                                                        capsys):
+    task_file = write_tables(tmp_path)
+    out = tmp_path / "out"
+    if clash == "existing_file":
+        out.write_text("mine")
+    else:
+        out.mkdir()
+        (out / "model").write_text("mine") if clash == "model_is_a_file" else (
+            out / "results.json").mkdir()
+    assert main(["run", str(task_file), "--quiet", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "is an existing file" in err or "transferkit did not write" in err
+    assert "transferkit run:" not in err                      # refused before the run
+    assert out.is_file() or (out / "model").is_file() or (out / "results.json").is_dir()
 
 
 def _setting_values():

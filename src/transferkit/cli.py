@@ -186,13 +186,14 @@ def _cmd_demo(args) -> int:
     from transferkit.report import html_table
 
     out = sys.stderr if args.json else sys.stdout
+    options = {"random_state": args.seed, "metric": args.metric, "n_repeats": args.n_repeats}
+    _autopilot(options, args)                       # every setting checked before any work
+    check_destination(Path(args.output), args.overwrite)
     task = lending_club_task(n_labelled=args.n_labelled, random_state=args.seed)
     print("transferkit demo: credit risk transfer across US states\n" + task.description,
           file=out)
-    options = {"positive_label": task.positive_label, "random_state": args.seed,
-               "metric": args.metric, "n_repeats": args.n_repeats}
+    options["positive_label"] = task.positive_label
     autopilot = _autopilot(options, args)
-    check_destination(Path(args.output), args.overwrite)
     result = autopilot.run(task.X, task.y)
     payload = result.to_dict() | {"description": task.description}
     _print_result(payload, out)
