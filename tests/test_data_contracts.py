@@ -92,3 +92,12 @@ def test_a_target_with_the_same_rows_as_a_source_is_refused():
         stack_domains(f[["x0", "x1"]], f["y"], f[["x0", "x1"]].copy(), None)
     X, y = stack_domains(f[["x0", "x1"]], f["y"], f[["x0", "x1"]] + 1e-9, None)
     assert read_domains(y).is_target.sum() == len(f)
+
+
+def test_empty_domain_names_are_refused():
+    table = _frame().assign(state=["CA"] * 10 + ["WY"] * 8 + ["", "  "])
+    with pytest.raises(TransferKitInputError, match=r"empty in 2 row\(s\) \(first rows: \[18, 19\]"):
+        split_table(table, "y", "state", "WY")
+    f = _frame()
+    with pytest.raises(TransferKitInputError, match="empty name"):
+        stack_domains({"": f[["x0"]]}, {"": f["y"]}, f[["x0"]] + 1, None)

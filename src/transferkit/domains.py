@@ -355,6 +355,9 @@ def stack_domains(
                 "the same domain names as keys."
             )
         names = [str(k) for k in X_source]
+        if any(not n.strip() for n in names):
+            raise TransferKitInputError(
+                "A source domain has an empty name; give every source a non-empty name.")
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise TransferKitInputError(
@@ -445,7 +448,8 @@ def split_table(
         raise TransferKitInputError("The label and domain columns must differ.")
     targets = _as_values(target)
     values = table[domain]
-    missing = np.flatnonzero(values.isna().to_numpy())
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+    missing = np.flatnonzero(values.isna().to_numpy() | blank)
     if missing.size:
         raise TransferKitInputError(
             f"The domain column {domain!r} is empty in {missing.size} row(s) (first rows: "
