@@ -242,3 +242,12 @@ def test_any_task_file_mapping_is_valid_or_one_clear_error(values):
         validated(TaskFileSettings, values).options()
     except TransferKitInputError as exc:
         assert str(exc).startswith("Invalid setting")
+
+
+def test_n_jobs_none_means_one_worker_as_in_scikit_learn():
+    from test_autopilot import make_task
+
+    X, y = make_task(n_source=80, n_target=30)
+    result = Autopilot(strategies=["pooled"], n_jobs=None, n_repeats=1, n_splits=3,
+                       shift_permutations=20).run(X, y)
+    assert result.recommended in {"pooled", "target_only"}

@@ -207,8 +207,9 @@ class AutopilotSettings(_Strict):
     preprocess: Annotated[StrictBool, _allowed("true or false")] = True
     shift_permutations: Annotated[StrictInt, Field(ge=1, le=1_000_000),
                                   _allowed("a whole number from 1 to 1000000")] = 500
-    n_jobs: Annotated[StrictInt, Field(ge=-1024, le=1024),
-                      _allowed("a whole number of workers, -1 for every core (not 0)")] = -1
+    n_jobs: Annotated[StrictInt | None, Field(ge=-1024, le=1024),
+                      _allowed("a whole number of workers, -1 for every core, None for "
+                               "one (not 0)")] = -1
     random_state: Seed = 0
     progress: Annotated[StrictBool, _allowed("true or false")] = False
     modality: Annotated[Literal["tabular", "text", "image"],
@@ -229,7 +230,8 @@ class AutopilotSettings(_Strict):
     @classmethod
     def _not_zero(cls, value):
         if value == 0:
-            raise ValueError("not 0")
+            raise ValueError("a whole number of workers, -1 for every core, None for one "
+                             "(not 0)")
         return value
 
 
