@@ -14,7 +14,7 @@ import pytest
 
 from transferkit import output as output_module
 from transferkit.cli import main
-from transferkit.output import MANIFEST, OutputFolder, check_destination, verify
+from transferkit.output import OutputFolder, check_destination, verify
 from transferkit.persistence import load_model
 from transferkit.validation import TransferKitInputError
 
@@ -117,11 +117,13 @@ def test_without_an_atomic_exchange_the_swap_is_recovered(tmp_path, monkeypatch)
 def test_run_twice_needs_overwrite_and_never_touches_the_users_files(tmp_path, capsys):
     task_file = write_tables(tmp_path, n_source=120, n_target=40)
     assert main(["run", str(task_file), "--quiet"]) == 0
-    first = (tmp_path / "out" / "results.json").read_text()
+    first = verify(tmp_path / "out")["created"]
     assert main(["run", str(task_file), "--quiet"]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
+    assert verify(tmp_path / "out")["created"] == first           # untouched
     assert main(["run", str(task_file), "--quiet", "--overwrite"]) == 0
-    assert (tmp_path / "out" / "results.json").read_text() != "" and first
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["outputs"]["model"] == str(tmp_path / "out" / "model")
     verify(tmp_path / "out")
     mine = tmp_path / "mine"
     mine.mkdir()
