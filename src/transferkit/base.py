@@ -163,7 +163,7 @@ class RowSelectingTransfer(DomainAwareMixin, MetaEstimatorMixin, BaseEstimator):
         if self.estimator is None:          # the default estimator needs numbers
             check_matrix(X, name="X", allow_nan=False)
             return
-        if np.iscomplexobj(X) if isinstance(X, np.ndarray) else False:
+        if isinstance(X, np.ndarray) and np.iscomplexobj(X):
             check_matrix(X, name="X")       # refuses complex numbers with the reason
         try:
             values = np.asarray(X, dtype=float)

@@ -51,6 +51,8 @@ from transferkit.validation import (
     check_finite_labels,
     check_not_empty,
     check_same_columns,
+    check_unique_columns,
+    repeated,
 )
 
 __all__ = [
@@ -292,16 +294,6 @@ def _stack_features(tables: dict[str, object]):
     return np.vstack(list(arrays.values()))
 
 
-def _check_unique_columns(table, name: str) -> None:
-    if isinstance(table, pd.DataFrame):
-        columns = [str(c) for c in table.columns]
-        twice = sorted({c for c in columns if columns.count(c) > 1})
-        if twice:
-            raise TransferKitInputError(
-                f"Domain {name!r} has columns named more than once: {twice[:10]}; rename "
-                f"them so that every column name is unique.")
-
-
 def _same_rows(a, b) -> bool:
     """Whether two domains' feature tables hold identical rows (a target that is a source)."""
     if len(a) != len(b) or len(a) == 0:
@@ -358,7 +350,7 @@ def stack_domains(
         if any(not n.strip() for n in names):
             raise TransferKitInputError(
                 "A source domain has an empty name; give every source a non-empty name.")
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = repeated(names)
         if twice:
             raise TransferKitInputError(
                 f"Source domain names {twice} repeat once turned into text (keys such as 1 "
@@ -388,7 +380,8 @@ def stack_domains(
     domains.append(np.full(n_target, target_name, dtype=object))
     is_target.append(np.ones(n_target, dtype=bool))
     for name, table in tables.items():
-        _check_unique_columns(table, name)
+        if isinstance(table, pd.DataFrame):
+            check_unique_columns(table.columns, f"Domain {name!r}")
     for name, (X, _) in sources.items():
         if _same_rows(X, X_target):
             raise TransferKitInputError(
@@ -456,8 +449,7 @@ def split_table(
             f"{missing[:5].tolist()}, counting from 0 after the header); give every row its "
             f"domain or drop those rows.")
     distinct = pd.unique(values.astype(object))
-    as_text = [str(v) for v in distinct]
-    clash = sorted({t for t in as_text if as_text.count(t) > 1})
+    clash = repeated(distinct)
     if clash:
         raise TransferKitInputError(
             f"The domain column {domain!r} holds values that differ in type but read the "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferkit.validation import TransferKitInputError
+from transferkit.validation import TransferKitInputError, check_unique_columns
 
 __all__ = ["read_table", "write_atomic", "write_json", "write_table"]
 
@@ -65,11 +65,7 @@ def _check_header(path: Path, kind: str, table: pd.DataFrame) -> None:
 
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
         header = next(csv.reader(handle, delimiter="\t" if kind == "tsv" else ","), [])
-    twice = sorted({c for c in header if header.count(c) > 1})
-    if twice:
-        raise TransferKitInputError(
-            f"{path} names columns more than once in its header: {twice[:10]}; rename them "
-            f"so that every column name is unique.")
+    check_unique_columns(header, f"The header of {path}")
 
 
 #: A text column whose cells are numbers but for at most this share is taken for a

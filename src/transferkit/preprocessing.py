@@ -39,7 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from transferkit.validation import TransferKitInputError, check_matrix
+from transferkit.validation import TransferKitInputError, check_matrix, check_unique_columns
 
 __all__ = ["TabularPreprocessor", "split_column_types"]
 
@@ -196,12 +196,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     def _as_frame(self, X, fitting: bool) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
             frame = X
-            names = [str(c) for c in frame.columns]
-            twice = sorted({c for c in names if names.count(c) > 1})
-            if twice:
-                raise TransferKitInputError(
-                    f"The table names columns more than once: {twice[:10]}; rename them so "
-                    f"that every column name is unique.")
+            check_unique_columns(frame.columns, "The table")
             if fitting:
                 self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
                 self.n_features_in_ = frame.shape[1]

@@ -46,7 +46,7 @@ from pydantic import (
     model_validator,
 )
 
-from transferkit.validation import TransferKitInputError
+from transferkit.validation import TransferKitInputError, repeated
 
 __all__ = ["AutopilotSettings", "TaskFileSettings", "ShiftSettings", "validated",
            "MAX_SEED", "TASK_OPTION_KEYS"]
@@ -120,8 +120,7 @@ def _domain_values(value):
         if isinstance(v, float) and not np.isfinite(v):
             raise ValueError("domain values that are not NaN or infinite")
         out.append(v)
-    as_text = [str(v) for v in out]
-    if len(set(as_text)) != len(as_text):
+    if repeated(out):
         raise ValueError("domain values that differ from each other (as text)")
     return out
 
@@ -258,7 +257,7 @@ def _sources(value):
         from pathlib import Path
 
         stems = [Path(v).stem for v in value]
-        twice = sorted({s for s in stems if stems.count(s) > 1})
+        twice = repeated(stems)
         if twice:
             raise ValueError(f"files whose names differ (several are called {twice}; give "
                              f"a mapping name -> file to name each source)")
@@ -267,7 +266,7 @@ def _sources(value):
         if not value or not all(isinstance(v, str) and v for v in value.values()):
             raise ValueError("a mapping name -> file with at least one source")
         names = [str(k) for k in value]
-        if len(set(names)) != len(names):
+        if repeated(names):
             raise ValueError("source names that differ as text (1 and '1' are the same name)")
         if any(not n.strip() for n in names):
             raise ValueError("non-empty source names")

@@ -103,6 +103,27 @@ def check_not_empty(n_rows: int, what: str) -> None:
         )
 
 
+def repeated(values) -> list:
+    """The values that occur more than once in ``values`` (as text), sorted.
+
+    >>> repeated([1, "1", "a", "b", "a"])
+    ['1', 'a']
+    """
+    seen, twice = set(), set()
+    for value in map(str, values):
+        (twice if value in seen else seen).add(value)
+    return sorted(twice)
+
+
+def check_unique_columns(columns, where: str) -> None:
+    """Refuse column names given more than once (compared as text)."""
+    twice = repeated(columns)
+    if twice:
+        raise TransferKitInputError(
+            f"{where} names columns more than once: {twice[:10]}; rename them so that every "
+            f"column name is unique.")
+
+
 def _is_complex(X) -> bool:
     try:
         return bool(np.iscomplexobj(X))
@@ -207,15 +228,15 @@ def check_scale(X: np.ndarray, who: str) -> np.ndarray:
     the column means) lies outside :data:`SAFE_MAGNITUDE`: squared distances, kernels and
     covariances of such data overflow or underflow float64, and ``who`` would return NaN
     or a meaningless result.  A constant matrix (spread 0) is left to the method."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        peak = float(np.max(np.abs(X))) if X.size else 0.0
-        spread = float(np.max(np.abs(X / 2.0 - X.mean(axis=0) / 2.0))) * 2.0 if X.size \
-            else 0.0
+    peak = float(np.max(np.abs(X))) if X.size else 0.0
     low, high = SAFE_MAGNITUDE
-    if peak >= high or (0.0 < spread < low) or not np.isfinite(spread):
+    # below `high` neither the mean nor the deviations can overflow
+    spread = float(np.max(np.abs(X - X.mean(axis=0)))) if X.size and peak < high else 0.0
+    if peak >= high or 0.0 < spread < low:
         raise TransferKitInputError(
-            f"{who}: the features are of magnitude {peak:.3g} and spread {spread:.3g}, "
-            f"where its squared distances, kernels or covariances leave float64's range "
+            f"{who}: the features are of magnitude {peak:.3g}"
+            + ("" if peak >= high else f" and spread {spread:.3g}")
+            + f", where its squared distances, kernels or covariances leave float64's range "
             f"({low:g} to {high:g}); standardise them first (transferkit.TabularPreprocessor "
             f"does, and the autopilot always does).")
     return X
