@@ -29,7 +29,11 @@ from transferkit.model_based import (
     RegularizedTransferRegressor,
 )
 from transferkit.model_based.binned_trees import UnweightedBins
-from transferkit.model_based.regularized import _logistic_fit, _logistic_objective
+from transferkit.model_based.regularized import (
+    _logistic_fit,
+    _logistic_hessp,
+    _logistic_objective,
+)
 from transferkit.validation import TransferKitInputError
 
 
@@ -143,14 +147,19 @@ def test_regressor_transfer_helps_with_few_target_rows():
 
 
 # ================================================================ regularised logistic
-@pytest.mark.parametrize("k", [2, 3])
-def test_logistic_objective_gradient_finite_differences(k):
-    rng = np.random.default_rng(0)
+def _logistic_problem(k, seed):
+    """(rng, X, Y, prior, K) of a small random k-class logistic problem."""
+    rng = np.random.default_rng(seed)
     X = rng.normal(size=(40, 3))
     codes = rng.integers(0, k, 40)
     K = 1 if k == 2 else k
     Y = codes.astype(float) if k == 2 else np.eye(k)[codes]
-    prior = rng.normal(size=(3, K))
+    return rng, X, Y, rng.normal(size=(3, K)), K
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_logistic_objective_gradient_finite_differences(k):
+    rng, X, Y, prior, K = _logistic_problem(k, 0)
     theta = rng.normal(size=3 * K + K)
     f = lambda t: _logistic_objective(t, X, Y, prior, 0.7, None)[0]  # noqa: E731
     g = lambda t: _logistic_objective(t, X, Y, prior, 0.7, None)[1]  # noqa: E731
@@ -159,6 +168,23 @@ def test_logistic_objective_gradient_finite_differences(k):
     fb = lambda b: _logistic_objective(b, X, Y, prior, np.inf, off)[0]  # noqa: E731
     gb = lambda b: _logistic_objective(b, X, Y, prior, np.inf, off)[1]  # noqa: E731
     assert check_grad(fb, gb, rng.normal(size=K), epsilon=1e-6) < 1e-6
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("k", [2, 3])
+def test_logistic_hessian_product_finite_differences(k, weighted):
+    """H v equals the central difference of the gradient along v (the reference)."""
+    rng, X, Y, prior, K = _logistic_problem(k, 1)
+    sw = rng.uniform(0.2, 3.0, 40) if weighted else None
+    theta, v, h = rng.normal(size=3 * K + K), rng.normal(size=3 * K + K), 1e-5
+    grad = lambda t, off=None, lam=0.7: _logistic_objective(t, X, Y, prior, lam, off, sw)[1]  # noqa: E731
+    numeric = (grad(theta + h * v) - grad(theta - h * v)) / (2 * h)
+    np.testing.assert_allclose(_logistic_hessp(theta, v, X, Y, prior, 0.7, None, sw), numeric,
+                               atol=1e-7)
+    off, b, u = rng.normal(size=(40, K)), rng.normal(size=K), rng.normal(size=K)
+    numeric_b = (grad(b + h * u, off, np.inf) - grad(b - h * u, off, np.inf)) / (2 * h)
+    np.testing.assert_allclose(_logistic_hessp(b, u, X, Y, prior, np.inf, off, sw), numeric_b,
+                               atol=1e-7)
 
 
 @pytest.mark.parametrize("k", [2, 3])

@@ -34,9 +34,11 @@ def _logistic_cv(**params):
 
 
 def _linear_probe(task: TaskInfo, seed):
-    """A linear head on frozen backbone features, its L2 strength tuned by 3-fold CV."""
+    """A linear head on frozen backbone features, its L2 strength tuned by 3-fold CV
+    (Newton-CG, as :func:`~transferkit.base.default_estimator`)."""
     if task.task == "classification":
-        head = _logistic_cv(Cs=8, cv=3, class_weight="balanced", max_iter=3000)
+        head = _logistic_cv(Cs=8, cv=3, class_weight="balanced", max_iter=3000,
+                            solver="newton-cg")
     else:
         head = RidgeCV(alphas=(0.01, 0.1, 1.0, 10.0, 100.0))
     return TargetOnly(estimator=head, task=task.task, random_state=seed)

@@ -313,19 +313,59 @@ def _logistic_objective(theta, X, Y, prior, lam, offset, sample_weight=None):
     return value, grad
 
 
+def _logistic_hessp(theta, v, X, Y, prior, lam, offset, sample_weight=None):
+    """Hessian of :func:`_logistic_objective` at ``theta`` times the direction ``v``.
+
+    With scores ``Z``, probabilities ``P`` and the direction's scores
+    ``dZ = X V + c`` (``v`` packs ``V`` then ``c`` like ``theta``), the
+    softmax log-loss has ``H v = [X^T R + 2 lam V, sum_i R_i]`` with
+    ``R = a * (P o dZ - P o (P o dZ) 1 1^T)`` (row weights ``a``: ``1/m``
+    or the normalised sample weights); for the sigmoid model
+    ``R = a * p (1 - p) dz``.  No ``d K x d K`` matrix is formed.
+    """
+    m = X.shape[0]
+    a = (np.full(m, 1.0 / m) if sample_weight is None
+         else np.asarray(sample_weight, dtype=np.float64) / np.sum(sample_weight))
+    K = prior.shape[1]
+    if offset is None:
+        d = X.shape[1]
+        W, b = theta[: d * K].reshape(d, K), theta[d * K:]
+        V, c = v[: d * K].reshape(d, K), v[d * K:]
+        Z, dZ = X @ W + b, X @ V + c
+    else:
+        Z, dZ = offset + theta, np.broadcast_to(v, (m, K))
+    if K == 1:
+        p = expit(Z[:, 0])
+        R = (a * p * (1.0 - p) * dZ[:, 0])[:, None]
+    else:
+        P = np.exp(Z - logsumexp(Z, axis=1, keepdims=True))
+        PdZ = P * dZ
+        R = a[:, None] * (PdZ - P * PdZ.sum(axis=1, keepdims=True))
+    if offset is not None:
+        return R.sum(axis=0)
+    return np.concatenate([(X.T @ R + 2.0 * lam * V).ravel(), R.sum(axis=0)])
+
+
 def _logistic_fit(X, Y, prior, lam, start, max_iter, tol, sample_weight=None):
-    """Minimise :func:`_logistic_objective` by L-BFGS; returns (W, b)."""
+    """Minimise :func:`_logistic_objective` by trust-region Newton-CG; returns (W, b).
+
+    The objective is smooth and strictly convex (``lam > 0``), so Newton steps
+    with Hessian-vector products (:func:`_logistic_hessp`) reach the minimum in
+    a few iterations where L-BFGS needed hundreds on wide, many-class
+    problems (2,000 x 1,280 image embeddings, 10 classes, ``lam = 1e-3``).
+    """
     d, K = prior.shape
     W0, b0 = start
-    opts = {"maxiter": max_iter, "gtol": tol, "ftol": tol * 1e-4}
+    opts = {"maxiter": max_iter, "gtol": tol}
     if np.isinf(lam):
-        res = minimize(_logistic_objective, b0,
-                       args=(X, Y, prior, lam, X @ prior, sample_weight),
-                       jac=True, method="L-BFGS-B", options=opts)
+        args = (X, Y, prior, lam, X @ prior, sample_weight)
+        res = minimize(_logistic_objective, b0, args=args, jac=True, hessp=_logistic_hessp,
+                       method="trust-ncg", options=opts)
         return prior.copy(), res.x
     theta0 = np.concatenate([W0.ravel(), b0])
-    res = minimize(_logistic_objective, theta0, args=(X, Y, prior, lam, None, sample_weight),
-                   jac=True, method="L-BFGS-B", options=opts)
+    args = (X, Y, prior, lam, None, sample_weight)
+    res = minimize(_logistic_objective, theta0, args=args, jac=True, hessp=_logistic_hessp,
+                   method="trust-ncg", options=opts)
     return res.x[: d * K].reshape(d, K), res.x[d * K:]
 
 
