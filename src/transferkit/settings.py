@@ -48,7 +48,7 @@ from pydantic import (
 
 from transferkit.validation import TransferKitInputError, repeated
 
-__all__ = ["AutopilotSettings", "TaskFileSettings", "ShiftSettings", "validated",
+__all__ = ["AutopilotSettings", "TaskFileSettings", "ShiftSettings", "TrainSettings", "validated",
            "MAX_SEED", "TASK_OPTION_KEYS"]
 
 #: Largest seed numpy's and scikit-learn's generators take.
@@ -357,6 +357,64 @@ class ShiftSettings(_Strict):
         = 5000
     top: Annotated[StrictInt, Field(ge=1), _allowed("a whole number of at least 1")] = 15
     seed: Seed = 0
+
+
+def _check_device(value):
+    import re
+
+    if value is None or (isinstance(value, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?",
+                                                                  value)):
+        return value
+    raise ValueError("'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
+def _check_folder(value):
+    from pathlib import Path
+
+    if value is None or isinstance(value, Path) or (isinstance(value, str) and value.strip()):
+        return value
+    raise ValueError("a folder path (text or pathlib.Path), or null for no checkpoints")
+
+
+class TrainSettings(_Strict):
+    """The options of :class:`~transferkit.deep.Trainer` (see its docstring)."""
+
+    epochs: Annotated[StrictInt, Field(ge=1, le=1_000_000),
+                      _allowed("a whole number of epochs of at least 1")] = 10
+    batch_size: Annotated[StrictInt, Field(ge=1, le=1_000_000),
+                          _allowed("a whole number of rows of at least 1")] = 32
+    learning_rate: Annotated[Number, Field(gt=0, le=10),
+                             _allowed("a positive number (e.g. 1e-3)")] = 1e-3
+    weight_decay: Annotated[Number, Field(ge=0, le=10),
+                            _allowed("a number of at least 0")] = 0.01
+    warmup: Annotated[Number, Field(ge=0),
+                      _allowed("a share of the steps below 1, or a number of steps")] = 0.1
+    grad_clip: Annotated[Number | None, Field(gt=0),
+                         _allowed("a positive gradient norm, or null for no clipping")] = 1.0
+    patience: Annotated[StrictInt | None, Field(ge=1),
+                        _allowed("a whole number of epochs of at least 1, or null")] = None
+    time_budget: Annotated[Any, BeforeValidator(_check_duration),
+                           _allowed("a positive number of seconds, a duration such as "
+                                    "'90s' or '10m', or null for no limit")] = None
+    random_state: Seed = 0
+    device: Annotated[Any, BeforeValidator(_check_device),
+                      _allowed("'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")] = "auto"
+    mixed_precision: Annotated[StrictBool | Literal["auto"],
+                               _allowed("'auto', true or false")] = "auto"
+    checkpoint_dir: Annotated[Any, BeforeValidator(_check_folder),
+                              _allowed("a folder path, or null for no checkpoints")] = None
+    checkpoint_every: Annotated[StrictInt | None, Field(ge=1),
+                                _allowed("a whole number of steps of at least 1, or null")] = None
+    resume: Annotated[StrictBool, _allowed("true or false")] = False
+    progress: Annotated[StrictBool, _allowed("true or false")] = False
+
+    @model_validator(mode="after")
+    def _resume_needs_folder(self):
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs a checkpoint_dir to resume from")
+        if self.checkpoint_every is not None and self.checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
+        return self
 
 
 def _describe(model: type[BaseModel], error: dict) -> str:
