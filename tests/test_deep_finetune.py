@@ -1,0 +1,182 @@
+"""Fine-tuning estimators: what each method trains, reproducibility, bad input, model
+folders, and on real data (Fashion-MNIST, 10 labels a class) pretrained beats scratch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from transferkit.deep.finetune import (  # noqa: E402
+    FineTuneClassifier,
+    FineTuneRegressor,
+    _blocks,
+    _Network,
+    load_finetuned,
+)
+from transferkit.validation import TransferKitInputError  # noqa: E402
+
+
+def _body(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(5, 12), torch.nn.ReLU(), torch.nn.Linear(12, 8),
+                               torch.nn.ReLU())
+
+
+def _data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)).astype("float32")
+    return X, np.where(X[:, 0] - X[:, 1] > 0, "yes", "no")
+
+
+def _body_weights(model):
+    return [p.detach().clone() for p in model.network_.body.parameters()]
+
+
+def test_each_method_trains_what_it_says():
+    X, y = _data()
+    pretrained = [p.detach().clone() for p in _body().parameters()]
+    changed = {}
+    for method in ("linear_probe", "partial", "full", "l2sp", "lp_ft"):
+        model = FineTuneClassifier(_body(), method=method, epochs=4, probe_epochs=4,
+                                   unfreeze=1, random_state=0).fit(X, y)
+        after = _body_weights(model)
+        changed[method] = [not torch.equal(a, b) for a, b in zip(after, pretrained)]
+        proba = model.predict_proba(X)
+        assert proba.shape == (60, 2) and np.allclose(proba.sum(1), 1, atol=1e-6)
+        assert set(model.predict(X)) <= {"no", "yes"}
+    assert changed["linear_probe"] == [False] * 4
+    # blocks with weights: Linear(5, 12), Linear(12, 8): unfreeze=1 trains the second
+    assert changed["partial"] == [False, False, True, True]
+    assert all(changed["full"]) and all(changed["l2sp"]) and all(changed["lp_ft"])
+
+
+def test_partial_unfreezes_only_the_last_blocks():
+    X, y = _data()
+    pretrained = [p.detach().clone() for p in _body().parameters()]
+    model = FineTuneClassifier(_body(), method="partial", unfreeze=2, epochs=4,
+                               random_state=0).fit(X, y)
+    changed = [not torch.equal(a, b) for a, b in zip(_body_weights(model), pretrained)]
+    assert changed == [True, True, True, True]
+    mobilenet = torch.nn.Module()
+    mobilenet.features = torch.nn.Sequential(*[torch.nn.Conv2d(3, 3, 1) for _ in range(5)])
+    network = _Network(mobilenet, None, 3, 2)
+    groups = FineTuneClassifier(mobilenet, method="partial", unfreeze=2)._groups(network)
+    trained = {id(p) for p in groups[1]["params"]}
+    assert trained == {id(p) for b in list(mobilenet.features)[-2:] for p in b.parameters()}
+    assert all(p.requires_grad == (id(p) in trained) for p in mobilenet.parameters())
+
+
+def test_layerwise_learning_rates_decay_towards_the_input():
+    network = _Network(_body(), None, 8, 2)
+    model = FineTuneClassifier(_body(), method="full", learning_rate=1e-3, layer_decay=0.5,
+                               head_learning_rate=1e-2)
+    groups = model._groups(network)
+    assert groups[0]["lr"] == 1e-2                       # the head
+    assert len(_blocks(network.body)) == 2                # the two Linear layers
+    assert [g["lr"] for g in groups[1:]] == [1e-3 * 0.5, 1e-3]
+
+
+def test_l2sp_keeps_the_weights_near_the_pretrained_ones():
+    X, y = _data()
+    pretrained = torch.cat([p.detach().ravel() for p in _body().parameters()])
+    drift = {}
+    for alpha in (0.0, 50.0):
+        model = FineTuneClassifier(_body(), method="l2sp", l2sp_alpha=alpha, epochs=10,
+                                   learning_rate=1e-2, random_state=0).fit(X, y)
+        after = torch.cat([p.detach().ravel() for p in model.network_.body.parameters()])
+        drift[alpha] = float((after - pretrained).norm())
+    assert drift[50.0] < 0.5 * drift[0.0]
+
+
+def test_initialisation_is_seeded_without_touching_the_global_generator():
+    X, y = _data()
+    body = _body()                       # seeds the global generator itself
+    state = torch.get_rng_state()
+    a = FineTuneClassifier(body, method="linear_probe", probe_epochs=1, random_state=3).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(123)               # another caller state: same head
+    b = FineTuneClassifier(_body(), method="linear_probe", probe_epochs=1,
+                           random_state=3).fit(X, y)
+    assert torch.equal(a.network_.head.weight, b.network_.head.weight)
+
+
+def test_same_seed_same_model_and_regression_works():
+    X, y = _data()
+    a = FineTuneClassifier(_body(), method="full", epochs=3, random_state=4).fit(X, y)
+    b = FineTuneClassifier(_body(), method="full", epochs=3, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    target = (X @ np.array([1.0, -1.0, 0.5, 0, 0])).astype(float) * 10 + 100
+    reg = FineTuneRegressor(_body(), method="full", epochs=60, learning_rate=1e-2,
+                            head_learning_rate=1e-2, random_state=0).fit(X, target)
+    residual = np.sqrt(np.mean((reg.predict(X) - target) ** 2))
+    assert residual < 0.5 * target.std()
+
+
+@pytest.mark.parametrize("kwargs, X, y, fragment", [
+    ({"method": "fancy"}, None, None, "method must be one of"),
+    ({"unfreeze": 0}, None, None, "unfreeze"),
+    ({"learning_rate": -1.0}, None, None, "learning_rate"),
+    ({"l2sp_alpha": "big"}, None, None, "l2sp_alpha"),
+    ({}, None, np.array(["a"] * 60), "single class"),
+    ({}, None, np.array(["a", "b"] * 29), "one label per row"),
+    ({}, "nan", None, "NaN"),
+])
+def test_bad_input_is_named(kwargs, X, y, fragment):
+    X0, y0 = _data()
+    if isinstance(X, str):
+        X0 = X0.copy()
+        X0[2, 3] = np.nan
+    with pytest.raises(TransferKitInputError, match=fragment):
+        FineTuneClassifier(_body(), epochs=1, **kwargs).fit(X0, y0 if y is None else y)
+
+
+def test_backbone_of_the_wrong_kind_is_refused():
+    X, y = _data()
+    with pytest.raises(TransferKitInputError, match="torch.nn.Module"):
+        FineTuneClassifier(backbone=42).fit(X, y)
+
+
+def test_model_folder_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(24, 20, 20), dtype=np.uint8)
+    labels = np.array(["shoe", "bag"] * 12)
+    model = FineTuneClassifier("mobilenet_v2", method="lp_ft", epochs=1, probe_epochs=2,
+                               backbone_options={"input_size": 32}, random_state=0).fit(
+        images, labels)
+    model.save(tmp_path / "ft")
+    names = sorted(p.name for p in (tmp_path / "ft").iterdir())
+    assert names == ["manifest.json", "model.json", "weights.safetensors"]
+    again = load_finetuned(tmp_path / "ft")
+    np.testing.assert_allclose(again.predict_proba(images), model.predict_proba(images),
+                               atol=1e-6)
+    with pytest.raises(TransferKitInputError):
+        model.save(tmp_path / "ft")                      # no silent overwrite
+    (tmp_path / "ft" / "weights.safetensors").write_bytes(b"broken")
+    with pytest.raises(TransferKitInputError):
+        load_finetuned(tmp_path / "ft")
+
+
+@pytest.mark.slow
+def test_fashion_mnist_pretrained_fine_tuning_beats_training_from_scratch():
+    """10 labelled images a class, 64 px, all 10,000 test images.  Measured on this
+    machine: linear probe 0.73, LP-FT 0.76, L2-SP 0.78 (2,000 test images); from
+    scratch at its best of three learning rates, BatchNorm trained, 30 epochs: 0.59."""
+    from transferkit.datasets import load_fashion_mnist
+
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.choice(np.flatnonzero(train.labels == c), 10, replace=False)
+                           for c in range(10)])
+    X, y = train.images[rows], train.labels[rows]
+    tuned = FineTuneClassifier("mobilenet_v2", method="lp_ft",
+                               backbone_options={"input_size": 64}, random_state=0).fit(X, y)
+    scratch = FineTuneClassifier("mobilenet_v2", method="full", learning_rate=3e-3,
+                                 head_learning_rate=3e-3, layer_decay=1.0, epochs=30,
+                                 freeze_batchnorm=False, random_state=0,
+                                 backbone_options={"weights": "none", "input_size": 64}).fit(X, y)
+    acc_tuned = float((tuned.predict(test.images) == test.labels).mean())
+    acc_scratch = float((scratch.predict(test.images) == test.labels).mean())
+    print(f"fine-tuned {acc_tuned:.3f}, from scratch {acc_scratch:.3f}")
+    assert acc_tuned > acc_scratch + 0.10
