@@ -180,3 +180,67 @@ def test_fashion_mnist_pretrained_fine_tuning_beats_training_from_scratch():
     acc_scratch = float((scratch.predict(test.images) == test.labels).mean())
     print(f"fine-tuned {acc_tuned:.3f}, from scratch {acc_scratch:.3f}")
     assert acc_tuned > acc_scratch + 0.10
+
+
+TEXTS = ["great drug, it helped a lot", "terrible side effects, stopped it",
+         "works well and fast", "made me feel sick and dizzy", "no problems, very happy",
+         "awful headache every day", "my pain is gone", "it did nothing but harm"] * 2
+MOODS = np.array(["good", "bad"] * 8)
+
+
+def test_text_encoder_fine_tunes_its_last_layers_and_round_trips(tmp_path):
+    pytest.importorskip("transformers")
+    model = FineTuneClassifier("all-MiniLM-L6-v2", method="partial", unfreeze=2, epochs=1,
+                               backbone_options={"max_length": 16}, random_state=0)
+    before = FineTuneClassifier("all-MiniLM-L6-v2", backbone_options={"max_length": 16})._body()
+    model.fit(TEXTS, MOODS)
+    blocks = _blocks(model.network_.body)
+    assert len(blocks) >= 7                          # embeddings + the 6 transformer layers
+    layers = model.network_.body.encoder.encoder.layer
+    moved = [not torch.equal(p, q) for p, q in zip(model.network_.body.parameters(),
+                                                    before[0].parameters())]
+    trained = {id(p) for layer in layers[-2:] for p in layer.parameters()}
+    for p, changed in zip(model.network_.body.parameters(), moved):
+        assert changed == (id(p) in trained and p.requires_grad)
+    proba = model.predict_proba(TEXTS[:5])
+    assert proba.shape == (5, 2) and np.allclose(proba.sum(1), 1)
+    model.save(tmp_path / "text")
+    np.testing.assert_allclose(load_finetuned(tmp_path / "text").predict_proba(TEXTS[:5]),
+                               proba, atol=1e-5)
+
+
+def test_text_encoder_refuses_rows_that_are_not_texts():
+    pytest.importorskip("transformers")
+    with pytest.raises(TransferKitInputError, match="list .*of texts"):
+        FineTuneClassifier("all-MiniLM-L6-v2", epochs=1).fit(np.zeros((16, 3)), MOODS)
+
+
+@pytest.mark.slow
+def test_drug_reviews_fine_tuned_minilm_against_the_frozen_embedding_head():
+    """200 balanced labelled reviews, the other 689 as test, 128 tokens.  Measured on
+    this machine: frozen-embedding logistic head (CV-tuned) 0.633 balanced accuracy,
+    full fine-tuning (lr 1e-4, 5 epochs) 0.707, LP-FT (lr 5e-5) 0.684."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from transferkit.autopilot.builtin_strategies import _logistic_cv
+    from transferkit.backbones import FeatureExtractor
+    from transferkit.datasets import load_drug_reviews
+
+    reviews = load_drug_reviews()
+    labels = reviews.rating.to_numpy()
+    rng = np.random.default_rng(0)
+    train = np.r_[rng.choice(np.flatnonzero(labels == "positive"), 100, replace=False),
+                  rng.choice(np.flatnonzero(labels != "positive"), 100, replace=False)]
+    test = np.setdiff1d(np.arange(len(labels)), train)
+    texts = reviews.text.to_numpy()
+    X, y, X_test, y_test = list(texts[train]), labels[train], list(texts[test]), labels[test]
+    frozen = FeatureExtractor("all-MiniLM-L6-v2", backbone_kwargs={"max_length": 128})
+    head = _logistic_cv(Cs=8, cv=3, class_weight="balanced", max_iter=3000,
+                        solver="newton-cg").fit(frozen.fit_transform(X), y)
+    frozen_score = balanced_accuracy_score(y_test, head.predict(frozen.transform(X_test)))
+    tuned = FineTuneClassifier("all-MiniLM-L6-v2", method="full",   # 1e-4, 5 epochs
+                               backbone_options={"max_length": 128},
+                               random_state=0).fit(X, y)
+    tuned_score = balanced_accuracy_score(y_test, tuned.predict(X_test))
+    print(f"frozen-embedding logistic {frozen_score:.3f}, fine-tuned MiniLM {tuned_score:.3f}")
+    assert tuned_score > frozen_score + 0.03
