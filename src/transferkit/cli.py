@@ -125,7 +125,7 @@ def _save_outputs(folder: Path, result, X, payload: dict, title: str, descriptio
 def _autopilot(options: dict, args):
     """The autopilot of this command, its settings checked before any work."""
     from transferkit.autopilot import Autopilot
-    from transferkit.autopilot.budget import DEFAULT_TIME_BUDGET
+    from transferkit.autopilot.budget import DEFAULT_STRATEGY_TIME_BUDGET, DEFAULT_TIME_BUDGET
     from transferkit.autopilot.source_subsample import DEFAULT_MAX_SOURCE_ROWS
 
     autopilot = Autopilot(
@@ -145,6 +145,9 @@ def _autopilot(options: dict, args):
                      else options.get("time_budget", DEFAULT_TIME_BUDGET)),
         racing=options.get("racing", False),
         max_source_rows=options.get("max_source_rows", DEFAULT_MAX_SOURCE_ROWS),
+        backbone=options.get("backbone"),
+        strategy_time_budget=options.get("strategy_time_budget",
+                                         DEFAULT_STRATEGY_TIME_BUDGET),
     )
     autopilot.check_settings()
     return autopilot
@@ -217,29 +220,32 @@ def _cmd_demo(args) -> int:
 def _cmd_run(args) -> int:
     from sklearn.pipeline import Pipeline
 
-    from transferkit.featurize import ColumnFeatureExtractor
+    from transferkit.featurize import ColumnFeatureExtractor, RawInputModel
     from transferkit.taskfile import load_task
 
     out = sys.stderr if args.json else sys.stdout
     spec = load_task(args.task_file)
     folder = Path(args.output) if args.output else (
         spec.path.parent / spec.options.get("output", "transferkit-output"))
-    autopilot = _autopilot(spec.options | {"modality": spec.modality}, args)
+    autopilot = _autopilot(spec.options | {"modality": spec.modality,
+                                           "backbone": spec.backbone}, args)
     check_destination(folder, args.overwrite)
     print(f"transferkit run: {spec.path} ({len(spec.X)} rows, {spec.modality})", file=out)
-    X, extractor = spec.X, None
+    X, extractor, raw = spec.X, None, None
     if spec.modality != "tabular":
         extractor = ColumnFeatureExtractor(
             spec.column, spec.modality, backbone=spec.backbone, cache_dir=spec.cache_dir,
             progress=not (args.quiet or args.json)).fit()
-        X = extractor.transform(spec.X)
+        X, raw = extractor.transform(spec.X), extractor.raw_inputs(spec.X)
         print(f"Extracted {X.shape[1]}-d {spec.modality} features with "
               f"{extractor.extractor_.backbone}", file=out)
-    result = autopilot.run(X, spec.y)
+    result = autopilot.run(X, spec.y, raw=raw)
     payload = result.to_dict() | {"task_file": str(spec.path)}
     _print_result(payload, out)
-    model = result.model if extractor is None else Pipeline(
-        [("extract", extractor), ("model", result.model)])
+    model = result.model
+    if extractor is not None:
+        model = (RawInputModel(extractor, model) if getattr(model, "needs_raw", False)
+                 else Pipeline([("extract", extractor), ("model", model)]))
     payload = _save_outputs(folder, result, spec.X, payload,
                             spec.options.get("name", f"transferkit: {spec.path.name}"),
                             "", label=spec.label, overwrite=args.overwrite,

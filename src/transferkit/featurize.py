@@ -30,10 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.metaestimators import available_if
 
 from transferkit.validation import TransferKitInputError, check_column
 
-__all__ = ["MODALITIES", "DEFAULT_BACKBONES", "detect_modality", "ColumnFeatureExtractor"]
+__all__ = ["MODALITIES", "DEFAULT_BACKBONES", "detect_modality", "ColumnFeatureExtractor",
+           "RawInputModel"]
 
 MODALITIES = ("tabular", "text", "image")
 DEFAULT_BACKBONES = {"image": "mobilenet_v2", "text": "all-MiniLM-L6-v2"}
@@ -104,6 +106,14 @@ class ColumnFeatureExtractor(TransformerMixin, BaseEstimator):
     def transform(self, X):
         if not hasattr(self, "extractor_"):
             self.fit()
+        features = np.asarray(self.extractor_.transform(self.raw_inputs(X)),
+                              dtype=np.float32)
+        self.n_features_out_ = features.shape[1]
+        return features
+
+    def raw_inputs(self, X) -> list:
+        """The column's texts, or its image paths resolved against ``base_dir``: what
+        the backbone reads (and what fine-tuning strategies train on)."""
         if not isinstance(X, pd.DataFrame):
             raise TransferKitInputError(
                 f"ColumnFeatureExtractor needs a DataFrame with column {self.column!r}."
@@ -111,12 +121,8 @@ class ColumnFeatureExtractor(TransformerMixin, BaseEstimator):
         check_column(X, self.column, self.modality)
         values = X[self.column]
         if self.modality == "image":
-            inputs = [self._resolve(v) for v in values]
-        else:
-            inputs = values.tolist()
-        features = np.asarray(self.extractor_.transform(inputs), dtype=np.float32)
-        self.n_features_out_ = features.shape[1]
-        return features
+            return [self._resolve(v) for v in values]
+        return values.tolist()
 
     def _resolve(self, value) -> str:
         if not isinstance(value, (str, Path)) or str(value).strip() == "":
@@ -127,3 +133,35 @@ class ColumnFeatureExtractor(TransformerMixin, BaseEstimator):
         if not path.is_absolute() and self.base_dir is not None:
             path = Path(self.base_dir) / path
         return str(path)
+
+
+class RawInputModel(BaseEstimator):
+    """A model over backbone features whose members may also need the raw inputs.
+
+    ``predict(table)`` extracts the features of ``table``'s column with
+    ``extract`` (a fitted :class:`ColumnFeatureExtractor`) and calls
+    ``model.predict(features, raw=...)`` with the column's texts or resolved
+    image paths: what an autopilot model with a fine-tuned member
+    (``model.needs_raw``) predicts from.  ``extract__base_dir`` sets where
+    relative image paths are resolved.
+    """
+
+    def __init__(self, extract, model):
+        self.extract = extract
+        self.model = model
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def _inputs(self, X):
+        return self.extract.transform(X), self.extract.raw_inputs(X)
+
+    def predict(self, X):
+        features, raw = self._inputs(X)
+        return self.model.predict(features, raw=raw)
+
+    @available_if(lambda self: hasattr(self.model, "predict_proba"))
+    def predict_proba(self, X):
+        features, raw = self._inputs(X)
+        return self.model.predict_proba(features, raw=raw)

@@ -224,6 +224,12 @@ class AutopilotSettings(_Strict):
     max_source_rows: Annotated[Any, BeforeValidator(_check_source_rows),
                                _allowed("a whole number of at least 1, or null for every "
                                         "source row")] = 20_000
+    backbone: Annotated[StrictStr | None, Field(min_length=1),
+                        _allowed("a backbone name (text), or null for the modality's "
+                                 "default")] = None
+    strategy_time_budget: Annotated[Any, BeforeValidator(_check_duration),
+                                    _allowed("a positive number of seconds, a duration such "
+                                             "as '90s' or '4m', or null for no limit")] = 240.0
 
     @field_validator("n_jobs")
     @classmethod
@@ -237,7 +243,7 @@ class AutopilotSettings(_Strict):
 #: The autopilot options a task file may set.
 TASK_OPTION_KEYS = ("task", "metric", "positive_label", "strategies", "n_splits",
                     "n_repeats", "alpha", "require_significance", "random_state",
-                    "time_budget", "racing", "max_source_rows")
+                    "time_budget", "racing", "max_source_rows", "strategy_time_budget")
 
 _TEXT = Annotated[StrictStr, Field(min_length=1)]
 #: Task-file keys that name files, columns or domains: null is never meaningful.
@@ -306,6 +312,7 @@ class TaskFileSettings(_Strict):
     time_budget: Any = None
     racing: Any = None
     max_source_rows: Any = None
+    strategy_time_budget: Any = None
 
     @model_validator(mode="before")
     @classmethod
@@ -407,6 +414,7 @@ class TrainSettings(_Strict):
                                 _allowed("a whole number of steps of at least 1, or null")] = None
     resume: Annotated[StrictBool, _allowed("true or false")] = False
     progress: Annotated[StrictBool, _allowed("true or false")] = False
+    distributed: Annotated[StrictBool, _allowed("true or false")] = False
 
     @model_validator(mode="after")
     def _resume_needs_folder(self):
@@ -414,6 +422,9 @@ class TrainSettings(_Strict):
             raise ValueError("resume=True needs a checkpoint_dir to resume from")
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write to")
+        if self.distributed and str(self.device).startswith("cuda:"):
+            raise ValueError(f"distributed=True places each process on the GPU of its "
+                             f"LOCAL_RANK; use device='cuda' or 'auto', not {self.device!r}")
         return self
 
 

@@ -29,7 +29,8 @@ layout, no key given twice; a setting the layout would ignore is refused).
 Options (all optional): ``task`` (auto/classification/regression), ``metric``,
 ``positive_label``, ``strategies`` (list of names), ``n_splits``,
 ``n_repeats``, ``alpha``, ``require_significance``, ``random_state``,
-``time_budget`` (seconds or a duration such as ``10m``), ``racing``,
+``time_budget`` (seconds or a duration such as ``10m``),
+``strategy_time_budget`` (the same, for each fine-tuning strategy), ``racing``,
 ``max_source_rows`` (a number, or ``null`` for every source row), ``output``
 (folder, relative to the task file).
 

@@ -26,6 +26,10 @@ __all__ = ["DEFAULT_TIME_BUDGET", "Clock", "parse_duration"]
 
 #: The default budget of a run, in seconds: what a laptop user waits for.
 DEFAULT_TIME_BUDGET = 600.0
+#: The default budget of one strategy that trains a network (fine-tuning), in
+#: seconds, spread over its evaluation fits and the refit: on a CPU such a
+#: strategy could otherwise take the whole run.
+DEFAULT_STRATEGY_TIME_BUDGET = 240.0
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([hms]?)")

@@ -75,3 +75,4 @@ import transferkit.autopilot._register_instance  # noqa: E402,F401
 import transferkit.autopilot._register_feature  # noqa: E402,F401
 import transferkit.autopilot._register_model  # noqa: E402,F401
 import transferkit.autopilot._register_trees  # noqa: E402,F401
+import transferkit.autopilot._register_deep  # noqa: E402,F401

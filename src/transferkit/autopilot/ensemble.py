@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 
 from transferkit.evaluation.metrics import _positive_scores
+from transferkit.validation import TransferKitInputError
 
 __all__ = ["WeightedEnsemble"]
 
@@ -47,39 +48,64 @@ class WeightedEnsemble(BaseEstimator):
         The task's classes (the column order of ``predict_proba``).
     names : sequence of str, optional
         The members' strategy names (for reports).
+    inputs : sequence of {"features", "raw"}, optional
+        What each member predicts from (default: the features ``X`` for all);
+        ``predict(X, raw=...)`` gives a ``"raw"`` member the raw inputs (texts or
+        image paths) instead.
     """
 
-    def __init__(self, estimators, weights, task, classes=(), names=None):
+    def __init__(self, estimators, weights, task, classes=(), names=None, inputs=None):
         self.estimators = estimators
         self.weights = weights
         self.task = task
         self.classes = classes
         self.names = names
+        self.inputs = inputs
 
     @property
     def classes_(self):
         return np.asarray(self.classes, dtype=object)
+
+    @property
+    def needs_raw(self) -> bool:
+        """Whether a member predicts from the raw inputs (``predict(X, raw=...)``)."""
+        return "raw" in (self.inputs or ())
+
+    def _members(self, X, raw):
+        """(weight, model, its input) for each member."""
+        if self.needs_raw:
+            if raw is None:
+                raise TransferKitInputError(
+                    "This model includes a fine-tuned network that predicts from the raw "
+                    "inputs: pass them too, model.predict(X, raw=texts_or_image_paths).")
+            if len(raw) != len(X):
+                raise TransferKitInputError(
+                    f"raw has {len(raw)} entries but X has {len(X)} rows; give one raw "
+                    f"input per row.")
+        kinds = self.inputs or ["features"] * len(self.estimators)
+        return [(w, m, raw if kind == "raw" else X)
+                for w, m, kind in zip(self._weights(), self.estimators, kinds)]
 
     def _weights(self) -> np.ndarray:
         w = np.asarray(self.weights, dtype=float)
         return w / w.sum()
 
     @available_if(lambda self: self.task == "classification")
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, raw=None) -> np.ndarray:
         """Weighted mean of the members' class probabilities, columns in ``classes``."""
         classes = list(self.classes)
         total = np.zeros((len(X), len(classes)))
-        for weight, model in zip(self._weights(), self.estimators):
-            proba = _positive_scores(model, X, classes, None)
+        for weight, model, rows in self._members(X, raw):
+            proba = _positive_scores(model, rows, classes, None)
             if proba is None or proba.ndim != 2:
-                predicted = np.asarray(model.predict(X)).tolist()
+                predicted = np.asarray(model.predict(rows)).tolist()
                 proba = np.zeros((len(X), len(classes)))
                 proba[np.arange(len(X)), [classes.index(v) for v in predicted]] = 1.0
             total += weight * proba
         return total
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, raw=None) -> np.ndarray:
         if self.task == "regression":
-            return sum(w * np.asarray(m.predict(X), dtype=float)
-                       for w, m in zip(self._weights(), self.estimators))
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+            return sum(w * np.asarray(m.predict(rows), dtype=float)
+                       for w, m, rows in self._members(X, raw))
+        return self.classes_[self.predict_proba(X, raw).argmax(axis=1)]

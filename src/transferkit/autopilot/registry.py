@@ -54,6 +54,14 @@ class TaskInfo:
     #: (``scoring=``, ``positive_label=``) choose by what the leaderboard ranks by.
     metric: str | None = None
     positive_label: object = None
+    #: Whether raw inputs (texts, image paths) came with the features
+    #: (``Autopilot.run(..., raw=...)``), and the backbone they were featurised
+    #: with: what the strategies with ``inputs="raw"`` (fine-tuning) train on.
+    raw_inputs: bool = False
+    backbone: str | None = None
+    #: Seconds one fit of a strategy may take (its per-strategy budget spread over
+    #: its evaluation fits and the refit); None for no limit.
+    fit_budget: float | None = None
 
     @property
     def has_target_labels(self) -> bool:
@@ -86,6 +94,9 @@ class Strategy:
         Returns a fresh unfitted estimator whose ``fit`` takes a tagged ``y``.
     applies : callable(TaskInfo) -> bool
         Whether the strategy makes sense for this task.
+    inputs : {"features", "raw"}, default="features"
+        What its estimator is fitted on: the feature matrix ``X``, or the raw
+        inputs (texts, image paths) passed as ``Autopilot.run(..., raw=...)``.
     """
 
     name: str
@@ -93,6 +104,13 @@ class Strategy:
     description: str
     build: Callable = field(repr=False)
     applies: Callable = field(default=_always, repr=False)
+    inputs: str = "features"
+
+    def __post_init__(self):
+        if self.inputs not in ("features", "raw"):
+            raise TransferKitInputError(
+                f"Strategy {self.name!r}: inputs must be 'features' or 'raw', got "
+                f"{self.inputs!r}.")
 
 
 _REGISTRY: dict[str, Strategy] = {}

@@ -68,7 +68,12 @@ from transferkit.autopilot.registry import (
     available_strategies,
     get_strategy,
 )
-from transferkit.autopilot.budget import DEFAULT_TIME_BUDGET, Clock, parse_duration
+from transferkit.autopilot.budget import (
+    DEFAULT_STRATEGY_TIME_BUDGET,
+    DEFAULT_TIME_BUDGET,
+    Clock,
+    parse_duration,
+)
 from transferkit.autopilot.ensemble import WeightedEnsemble
 from transferkit.autopilot.fold_cache import FoldPreprocessing
 from transferkit.autopilot.schedule import COMPLETE, Evaluation, run_rounds
@@ -98,6 +103,7 @@ from transferkit.evaluation import (
 from transferkit.evaluation.bootstrap import BBCEstimate, OutOfFold
 from transferkit.evaluation.metrics import _sorted_classes
 from transferkit.evaluation.tuning import summarise_choices
+from transferkit.featurize import DEFAULT_BACKBONES
 from transferkit.instance_based import DiscriminativeWeights
 from transferkit.preprocessing import TabularPreprocessor
 from transferkit.settings import AutopilotSettings, validated
@@ -247,6 +253,20 @@ class Autopilot:
         What the feature columns came from; ``X`` holds backbone features for
         text and image tasks (see :mod:`transferkit.featurize`), which makes
         the ``linear_probe`` strategy applicable.
+    backbone : str or None, default=None
+        The backbone the features came from, which the fine-tuning strategies
+        start from (None: the modality's default, see
+        :data:`~transferkit.featurize.DEFAULT_BACKBONES`).
+    strategy_time_budget : float, str or None, default=240 s
+        Seconds one strategy that trains a network may spend, spread evenly over
+        its evaluation fits and its refit; a fit that runs out stops cleanly
+        with what it has learnt, and the leaderboard counts those folds
+        (``budget_stops``).  None for no limit.
+
+    ``run(X, y, raw=...)`` with the raw inputs (texts or image paths, one per
+    row of ``X``) makes the strategies with ``inputs="raw"`` applicable: the
+    fine-tuning ones (:mod:`transferkit.autopilot._register_deep`).  A shipped
+    model with such a member then predicts with ``model.predict(X, raw=...)``.
     """
 
     def __init__(self, strategies=None, metric=None, task="auto", positive_label=None,
@@ -254,8 +274,11 @@ class Autopilot:
                  preprocess=True, shift_permutations=500, n_jobs=-1, random_state=0,
                  progress=False, modality="tabular", selection="ensemble", n_boot=300,
                  time_budget=DEFAULT_TIME_BUDGET, racing=False,
-                 max_source_rows=DEFAULT_MAX_SOURCE_ROWS):
+                 max_source_rows=DEFAULT_MAX_SOURCE_ROWS, backbone=None,
+                 strategy_time_budget=DEFAULT_STRATEGY_TIME_BUDGET):
         self.strategies = strategies
+        self.backbone = backbone
+        self.strategy_time_budget = strategy_time_budget
         self.modality = modality
         self.metric = metric
         self.task = task
@@ -284,7 +307,7 @@ class Autopilot:
                                       for name in AutopilotSettings.model_fields},
                   where="Autopilot(...)")
 
-    def _task_info(self, X, info: DomainInfo) -> TaskInfo:
+    def _task_info(self, X, info: DomainInfo, raw=None) -> TaskInfo:
         if not info.labelled.any():
             raise TransferKitInputError(
                 "No labelled rows in any domain: the autopilot needs labelled source rows."
@@ -319,6 +342,8 @@ class Autopilot:
             n_features=int(X.shape[1]),
             classes=classes,
             modality=self.modality,
+            raw_inputs=raw is not None,
+            backbone=self.backbone or DEFAULT_BACKBONES.get(self.modality),
         )
 
     def _strategies(self, task: TaskInfo, baseline: str) -> list[Strategy]:
@@ -346,22 +371,28 @@ class Autopilot:
         return Pipeline(steps)
 
     # --------------------------------------------------------------- running
-    def run(self, X, y) -> AutopilotResult:
-        """Measure shift, evaluate strategies, apply the guard, refit the winner."""
+    def run(self, X, y, raw=None) -> AutopilotResult:
+        """Measure shift, evaluate strategies, apply the guard, refit the winner.
+
+        ``raw``: the raw inputs behind ``X`` (texts or image paths, one per row),
+        for the strategies that train on them (see the class docstring).
+        """
         self.check_settings()
         budget = parse_duration(self.time_budget)
         clock = Clock(budget)
         seconds = {}
         max_rows = check_max_source_rows(self.max_source_rows)
         info = read_domains(y, n_rows=len(X))
-        task = self._task_info(X, info)
+        raw = _check_raw(raw, len(X))
+        task = self._task_info(X, info, raw)
         notes, source_rows = [], {"given": task.n_source, "used": task.n_source}
         if max_rows is not None and task.n_source > max_rows:
             rows = source_subsample(y, max_rows, self.random_state, task.task)
             X = X.iloc[rows].reset_index(drop=True) if hasattr(X, "iloc") else X[rows]
             y = y.iloc[rows].reset_index(drop=True)
+            raw = None if raw is None else raw[rows]
             info = read_domains(y, n_rows=len(X))
-            task = self._task_info(X, info)
+            task = self._task_info(X, info, raw)
             source_rows["used"] = task.n_source
             notes.append(f"The source has {source_rows['given']} rows; this run used a "
                          f"stratified random subsample of {task.n_source} (by source domain "
@@ -399,21 +430,28 @@ class Autopilot:
             notes.append("The target has no labels: scores are estimates from re-weighted "
                          "source rows, not measurements on the target.")
         splits = list(splitter.split(X, y))
+        strategy_budget = parse_duration(self.strategy_time_budget)
+        task = replace(task, fit_budget=None if strategy_budget is None else
+                       strategy_budget / (len(splits) + 1))
         if supervised:
             scorer_kwargs["return_predictions"] = True
         n_rounds = self.n_repeats if supervised else 1
         per_round = len(splits) // n_rounds
         # the preprocessing is fitted once per fold and shared by every strategy
         pipelines = {s.name: self._pipeline(s, task, preprocess=False) for s in strategies}
-        fold_X = (FoldPreprocessing(X, splits, keep=per_round) if self.preprocess
-                  else lambda fold: X)
+        preprocessed = (FoldPreprocessing(X, splits, keep=per_round) if self.preprocess
+                        else lambda fold: X)
+        on_raw = {s.name for s in strategies if s.inputs == "raw"}
+
+        def fold_X(name, fold):
+            return raw if name in on_raw else preprocessed(fold)
         seconds["shift"] = clock.elapsed()
         race = (self._race(strategies, splits, info, task, positive, spec, baseline, per_round)
                 if self.racing and supervised else None)
         done = run_rounds(
             [s.name for s in strategies], baseline, n_rounds, per_round,
-            lambda name, fold: (score, (pipelines[name], fold_X(fold), y, *splits[fold]),
-                                scorer_kwargs),
+            lambda name, fold: (score, (pipelines[name], fold_X(name, fold), y,
+                                        *splits[fold]), scorer_kwargs),
             clock, race=race, n_jobs=self.n_jobs, progress=self.progress)
         seconds["evaluation"] = clock.elapsed() - seconds["shift"]
         if baseline in done.failed:
@@ -438,7 +476,7 @@ class Autopilot:
             recommended, verdict = self._recommend(leaderboard, spec, baseline, supervised)
             members = {recommended: 1.0}
         seconds["selection"] = clock.elapsed() - seconds["shift"] - seconds["evaluation"]
-        model = self._refit(members, strategies, task, X, y)
+        model = self._refit(members, strategies, task, X, y, raw)
         seconds["refit"] = clock.elapsed() - sum(seconds.values())
         timings = _timings(seconds, done, strategies, per_round, budget) | {
             "source_rows": source_rows}
@@ -451,16 +489,19 @@ class Autopilot:
             members=members, out_of_fold=oof if supervised else None, timings=timings,
         )
 
-    def _refit(self, members: dict, strategies, task, X, y):
-        """The shipped model, refitted on all rows: one pipeline, or the ensemble."""
+    def _refit(self, members: dict, strategies, task, X, y, raw=None):
+        """The shipped model, refitted on all rows: one pipeline, or the ensemble (also
+        for a single member that trains on the raw inputs: it takes ``raw=``)."""
         by_name = {s.name: s for s in strategies}
-        fitted = [self._pipeline(by_name[name], task).fit(X, y) for name in members]
-        if len(fitted) == 1:
+        inputs = [by_name[name].inputs for name in members]
+        fitted = [self._pipeline(by_name[name], task, preprocess=None if kind == "features" else False).fit(
+            raw if kind == "raw" else X, y) for name, kind in zip(members, inputs)]
+        if len(fitted) == 1 and inputs == ["features"]:
             return fitted[0]
         classes = tuple(_sorted_classes(read_domains(y).labels_of(
             read_domains(y).labelled).tolist())) if task.task == "classification" else ()
         return WeightedEnsemble(fitted, list(members.values()), task.task, classes,
-                                names=list(members))
+                                names=list(members), inputs=inputs)
 
     def _race(self, strategies, splits, info, task, positive, spec, baseline, per_round):
         """The race between rounds: the survivors of one successive-halving step."""
@@ -572,6 +613,8 @@ class Autopilot:
             row["seconds"] = float(group["seconds"].sum())
             row["chosen_on_target"] = (summarise_choices(group["chosen"].tolist())
                                        if "chosen" in group else "")
+            row["budget_stops"] = (int((group["stopped"].fillna("") != "").sum())
+                                   if "stopped" in group else 0)
             rows.append(row)
         board = pd.DataFrame(rows)
         board = board.sort_values(f"{spec.name}_mean", ascending=not spec.greater_is_better,
@@ -615,6 +658,26 @@ class Autopilot:
                        f"(use require_significance=True to keep {baseline} in such "
                        f"cases).{neg_text}")
         return choice, verdict
+
+
+def _check_raw(raw, n_rows: int):
+    """``raw`` as an indexable array of one raw input per row (None stays None)."""
+    if raw is None:
+        return None
+    if isinstance(raw, (str, bytes)) or not hasattr(raw, "__len__"):
+        raise TransferKitInputError(
+            "raw must be a list (or column) of raw inputs, one text or image path per row "
+            "of X.")
+    if isinstance(raw, np.ndarray) and raw.ndim > 1 and raw.dtype != object:
+        values = raw                                  # decoded images (n, H, W[, C])
+    else:
+        values = np.empty(len(raw), dtype=object)
+        values[:] = list(raw.to_numpy() if hasattr(raw, "to_numpy") else raw)
+    if len(values) != n_rows:
+        raise TransferKitInputError(
+            f"raw has {len(values)} entries but X has {n_rows} rows; give one raw input "
+            f"(text or image path) per row.")
+    return values
 
 
 def _out_of_fold(kept, done: Evaluation, splits, info: DomainInfo, task: TaskInfo, positive,

@@ -20,7 +20,10 @@
   continues a killed run exactly where its last checkpoint stopped: weights,
   optimizer moments, step, epoch, position inside the epoch, random state,
   early-stopping state and history, so on CPU the resumed run ends with the
-  same weights, bit for bit, as one that was never interrupted.
+  same weights, bit for bit, as one that was never interrupted;
+* data parallelism over several processes (``distributed=True``, through
+  Hugging Face Accelerate; :mod:`~transferkit.deep.distributed`) with the
+  same global batches, gradients and decisions as one process.
 
 Random choices come from the seed alone: the epochs' row orders from their
 own generators (:func:`~transferkit.deep.data.epoch_batches`), dropout and
@@ -61,6 +64,7 @@ from transferkit.deep.checkpoint import (
     save_checkpoint,
 )
 from transferkit.deep.data import as_dataset, collate, epoch_batches
+from transferkit.deep.distributed import start
 from transferkit.deep.schedule import warmup_cosine
 from transferkit.settings import TrainSettings, validated
 from transferkit.validation import TransferKitInputError
@@ -87,7 +91,8 @@ class TrainResult:
     ``history`` holds one dict per finished epoch (``epoch``, ``train_loss``,
     ``metric`` when there is validation data, ``lr`` at its end, ``seconds``);
     ``stopped`` is ``None`` (all epochs ran), ``"early stopping"`` or
-    ``"time budget"``; ``resumed_from_step`` the checkpoint's step or ``None``.
+    ``"time budget"``; ``resumed_from_step`` the checkpoint's step or ``None``;
+    ``processes`` the number of processes that trained together.
     """
 
     steps: int
@@ -100,6 +105,7 @@ class TrainResult:
     seconds: float = 0.0
     device: str = "cpu"
     precision: str = "float32"
+    processes: int = 1
 
 
 def _param_groups(model, groups, learning_rate, weight_decay):
@@ -157,13 +163,23 @@ class Trainer:
     resume : bool, default=False
         Continue from the checkpoint in ``checkpoint_dir`` when there is one.
     progress : bool, default=False
-        A progress bar on stderr with the live loss and metric.
+        A progress bar on stderr with the live loss and metric (main process only).
+    distributed : bool, default=False
+        Data-parallel training in the processes of a launcher (``torchrun
+        --nproc_per_node W script.py`` or ``accelerate launch``) through
+        Hugging Face Accelerate (``pip install "transferkit[distributed]"``):
+        each process takes its shard of every global batch, with the loss
+        weighted so that the averaged gradient is one process's, and all
+        processes agree on validation, early stopping, the time budget and
+        the final weights (:mod:`~transferkit.deep.distributed`; BatchNorm
+        is not synchronised).  ``loss`` then receives the DDP-wrapped model.
+        Without a launcher: one process, the same result as ``False``.
     """
 
     def __init__(self, epochs=10, batch_size=32, learning_rate=1e-3, weight_decay=0.01,
                  warmup=0.1, grad_clip=1.0, patience=None, time_budget=None, random_state=0,
                  device="auto", mixed_precision="auto", checkpoint_dir=None,
-                 checkpoint_every=None, resume=False, progress=False):
+                 checkpoint_every=None, resume=False, progress=False, distributed=False):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -179,6 +195,7 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.resume = resume
         self.progress = progress
+        self.distributed = distributed
 
     def settings(self) -> TrainSettings:
         """The validated settings (a clear error naming every bad one)."""
@@ -208,7 +225,8 @@ class Trainer:
             raise TransferKitInputError(
                 "patience (early stopping) needs validation data; pass validation=... or "
                 "patience=None.")
-        device = select_device(s.device)
+        world = start(s.distributed, select_device(s.device))
+        device = world.device
         model.to(device)
         amp = autocast_dtype(device) if (s.mixed_precision is True or (
             s.mixed_precision == "auto" and device.startswith("cuda"))) else None
@@ -225,21 +243,25 @@ class Trainer:
                        **{k: getattr(s, k) for k in ("epochs", "batch_size", "learning_rate",
                                                       "weight_decay", "warmup", "grad_clip",
                                                       "random_state", "patience")}}
+        if s.distributed:
+            fingerprint["processes"] = world.processes
         cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(s.random_state)
+            torch.manual_seed(s.random_state + world.rank)
             run = _Run(s, model, loss, dataset, held_out, metric, optimizer, base_lrs,
-                       per_epoch, total, warm, scaler, amp, device, fingerprint)
+                       per_epoch, total, warm, scaler, amp, device, fingerprint, world)
             return run.train()
 
 
 class _Run:
     """The state of one :meth:`Trainer.fit` call (kept apart so ``Trainer`` stays a
-    plain settings holder)."""
+    plain settings holder).  ``module`` is the model being trained, ``model``
+    what the loss runs (``module`` itself, or its DDP wrapper in ``world``)."""
 
     def __init__(self, s, model, loss, dataset, held_out, metric, optimizer,
-                 base_lrs, per_epoch, total, warm, scaler, amp, device, fingerprint):
-        self.s, self.model, self.loss, self.dataset = s, model, loss, dataset
+                 base_lrs, per_epoch, total, warm, scaler, amp, device, fingerprint, world):
+        self.s, self.module, self.loss, self.dataset = s, model, loss, dataset
+        self.world, self.model = world, world.wrap(model)
         self.held_out, self.metric, self.optimizer = held_out, metric, optimizer
         self.base_lrs, self.per_epoch, self.total, self.warm = base_lrs, per_epoch, total, warm
         self.scaler, self.amp, self.device, self.fingerprint = scaler, amp, device, fingerprint
@@ -269,9 +291,12 @@ class _Run:
         rng = {"cpu": torch.get_rng_state()}
         if self.device.startswith("cuda"):
             rng.update({f"cuda.{i}": t for i, t in enumerate(torch.cuda.get_rng_state_all())})
-        save_checkpoint(self.s.checkpoint_dir, {
-            "model": self.model.state_dict(), "best": self.best_weights,
-            "optimizer": optimizer_tensors(self.optimizer)[0], "rng": rng}, self._state())
+        rng = self.world.gather_rng(rng)
+        if self.world.main:
+            save_checkpoint(self.s.checkpoint_dir, {
+                "model": self.module.state_dict(), "best": self.best_weights,
+                "optimizer": optimizer_tensors(self.optimizer)[0], "rng": rng}, self._state())
+        self.world.barrier()
 
     def _restore(self) -> None:
         folder = self.s.checkpoint_dir
@@ -282,17 +307,17 @@ class _Run:
                 f"{folder} already holds a training checkpoint. Pass resume=True to continue "
                 f"that run, or choose another checkpoint_dir (it is not overwritten).")
         saved = load_checkpoint(folder, self.fingerprint)
-        state = saved["state"]
+        state, rng = saved["state"], self.world.own_rng(saved.get("rng", {}))
         try:
-            self.model.load_state_dict(saved["model"])
+            self.module.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(optimizer_state(saved.get("optimizer", {}),
                                                            state["optimizer_groups"]))
-            torch.set_rng_state(saved["rng"]["cpu"])
+            torch.set_rng_state(rng["cpu"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise TransferKitInputError(
                 f"The checkpoint in {folder} does not fit this model ({exc}).") from None
         if self.device.startswith("cuda"):
-            cuda = [saved["rng"][k] for k in sorted(saved["rng"]) if k.startswith("cuda.")]
+            cuda = [rng[k] for k in sorted(rng) if k.startswith("cuda.")]
             if cuda:
                 torch.cuda.set_rng_state_all(cuda)
         if self.scaler is not None and state.get("scaler"):
@@ -309,25 +334,30 @@ class _Run:
             return nullcontext()
         return torch.autocast("cuda", dtype=getattr(torch, self.amp))
 
-    def _train_step(self, batch) -> float:
+    def _train_step(self, batch, weight) -> float:
+        """One optimizer step on ``batch``; ``weight``: the loss weight of a shard
+        (:func:`~transferkit.deep.distributed.shard`), None in one process."""
         factor = warmup_cosine(self.step, self.total, self.warm)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
         with self._autocast():
             value = self.loss(self.model, batch)
-        if not torch.isfinite(value.detach()).all():
+        reported = self.world.mean_loss(value.detach(), weight)
+        if not torch.isfinite(reported).all():
             raise TransferKitInputError(
-                f"The training loss became {float(value.detach())} at step {self.step + 1} "
+                f"The training loss became {float(reported)} at step {self.step + 1} "
                 f"(epoch {self.epoch + 1}). The likely cause is a learning rate too high for "
                 f"this model (learning_rate={self.s.learning_rate}); lower it, or check that "
                 f"the targets suit the loss.")
+        if weight is not None:
+            value = value * weight
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(value).backward()
             self.scaler.unscale_(self.optimizer)
         else:
             value.backward()
-        if self.s.grad_clip is not None:
+        if self.s.grad_clip is not None:      # after DDP's all-reduce: the global norm
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.grad_clip)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
@@ -335,20 +365,23 @@ class _Run:
         else:
             self.optimizer.step()
         self.step += 1
-        return float(value.detach())
+        return float(reported)
+
+    def _score(self) -> float:
+        was_training = self.module.training
+        self.module.eval()
+        with torch.no_grad(), self._autocast():
+            rows = torch.arange(len(self.held_out))
+            batch = _move(collate(self.held_out, rows), self.device)
+            value = (self.metric(self.module, batch) if self.metric is not None
+                     else -float(self.loss(self.module, batch)))
+        self.module.train(was_training)
+        return float(value)
 
     def _validate(self) -> float | None:
         if self.held_out is None:
             return None
-        was_training = self.model.training
-        self.model.eval()
-        with torch.no_grad(), self._autocast():
-            rows = torch.arange(len(self.held_out))
-            batch = _move(collate(self.held_out, rows), self.device)
-            value = (self.metric(self.model, batch) if self.metric is not None
-                     else -float(self.loss(self.model, batch)))
-        self.model.train(was_training)
-        value = float(value)
+        value = self.world.from_main(self._score)
         if not math.isfinite(value):
             raise TransferKitInputError(
                 f"The validation metric is {value} after epoch {self.epoch + 1}; the model "
@@ -368,7 +401,7 @@ class _Run:
             if self.best_metric is None or value > self.best_metric:
                 self.best_metric, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
                 self.best_weights = {k: v.detach().to("cpu", copy=True)
-                                     for k, v in self.model.state_dict().items()}
+                                     for k, v in self.module.state_dict().items()}
             else:
                 self.bad_epochs += 1
         self.epoch += 1
@@ -384,7 +417,8 @@ class _Run:
         budget = parse_duration(self.s.time_budget)
         started = time.monotonic()
         stopped = None
-        bar = tqdm(total=self.total, initial=self.step, disable=not self.s.progress,
+        bar = tqdm(total=self.total, initial=self.step,
+                   disable=not (self.s.progress and self.world.main),
                    file=sys.stderr, leave=False, desc="training")
         self.model.train()
         try:
@@ -393,14 +427,16 @@ class _Run:
                 batches = epoch_batches(len(self.dataset), self.s.batch_size,
                                         self.s.random_state, self.epoch)
                 while self.position < len(batches):
-                    batch = _move(collate(self.dataset, batches[self.position]), self.device)
-                    self.loss_sum += self._train_step(batch)
+                    rows, weight = self.world.shard(batches[self.position])
+                    batch = _move(collate(self.dataset, rows), self.device)
+                    self.loss_sum += self._train_step(batch, weight)
                     self.loss_count += 1
                     self.position += 1
                     bar.update(1)
                     bar.set_postfix(loss=f"{self.loss_sum / self.loss_count:.4f}",
                                     metric=self.best_metric)
-                    if budget is not None and time.monotonic() - started > budget:
+                    if budget is not None and self.world.anyone(
+                            time.monotonic() - started > budget):
                         stopped = "time budget"
                         break
                     every = self.s.checkpoint_every
@@ -413,9 +449,9 @@ class _Run:
         finally:
             bar.close()
         if self.best_weights is not None:
-            self.model.load_state_dict(self.best_weights)
+            self.module.load_state_dict(self.best_weights)
         return TrainResult(steps=self.step, epochs=self.epoch, best_metric=self.best_metric,
                            best_epoch=self.best_epoch, history=self.history, stopped=stopped,
                            resumed_from_step=self.resumed_from,
                            seconds=time.monotonic() - started, device=self.device,
-                           precision=self.amp or "float32")
+                           precision=self.amp or "float32", processes=self.world.processes)

@@ -242,7 +242,13 @@ class _FineTune(BaseEstimator):
                        progress=self.progress)
 
     # ---------------------------------------------------------------- fit
-    def fit(self, X, y):
+    def fit(self, X, y, init_from=None):
+        """Fine-tune on ``X`` (images, texts or arrays) and ``y``.
+
+        ``init_from``: a fitted model over the same backbone whose body weights
+        replace the pretrained ones before training (the second stage of
+        source-then-target fine-tuning); the head starts afresh.
+        """
         self._check()
         started = time.monotonic()
         with torch.random.fork_rng():      # seeded initialisation, caller's state kept
@@ -254,6 +260,8 @@ class _FineTune(BaseEstimator):
                 raise TransferKitInputError(
                     f"X has {len(inputs)} rows but y has {len(targets)}; give one label per "
                     f"row.")
+            if init_from is not None:
+                self._start_from(body, init_from)
             if dim is None:
                 with torch.no_grad():
                     dim = body(inputs[:1]).reshape(1, -1).shape[1]
@@ -273,7 +281,18 @@ class _FineTune(BaseEstimator):
                                                           is_image)
         network.eval()
         self.fit_seconds_ = time.monotonic() - started
+        self.stopped_ = [stage for stage, result in self.training_.items()
+                         if result.stopped == "time budget"]
         return self
+
+    def _start_from(self, body, fitted) -> None:
+        check_is_fitted(fitted, "network_")
+        try:
+            body.load_state_dict(fitted.network_.body.state_dict())
+        except RuntimeError as exc:
+            raise TransferKitInputError(
+                f"init_from must be fitted over the same backbone ({self.backbone!r}); its "
+                f"weights do not fit ({exc}).") from None
 
     def _probe(self, network, inputs, targets, budget):
         for p in network.body.parameters():
@@ -381,6 +400,49 @@ class _FineTune(BaseEstimator):
     def _classes_json(self):
         return None
 
+    def _rebuild(self, weights: dict) -> None:
+        """The fitted network from its saved weights: the backbone built without
+        loading (or downloading) pretrained image weights, then ``weights`` loaded."""
+        from transferkit.backbones import get_backbone_config
+
+        given = self.backbone_options
+        if get_backbone_config(self.backbone).modality == "image":
+            # every weight is overwritten below: skip loading (or downloading) ImageNet's
+            self.backbone_options = {**(given or {}), "weights": "none"}
+        try:
+            body, layer, _, prepare, is_image = self._body()
+        finally:
+            self.backbone_options = given
+        n_out = len(self.classes_) if hasattr(self, "classes_") else 1
+        network = _Network(body, layer, self.feature_dim_, n_out, bool(self.freeze_batchnorm))
+        try:
+            network.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise TransferKitInputError(
+                f"The saved weights do not fit a {self.backbone!r} network ({exc}).") from None
+        self.network_, self.is_image_, self._prepare = network.eval(), is_image, prepare
+
+    # pickling (a model inside a saved pipeline): weights as safetensors bytes, the
+    # network rebuilt from the backbone's name -- no torch module is pickled
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "network_" in state and isinstance(self.backbone, str):
+            from safetensors.torch import save
+
+            network = state.pop("network_")
+            state.pop("_prepare", None)
+            state["_weights_safetensors"] = save(
+                {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()})
+        return state
+
+    def __setstate__(self, state):
+        blob = state.pop("_weights_safetensors", None)
+        self.__dict__.update(state)
+        if blob is not None:
+            from safetensors.torch import load
+
+            self._rebuild(load(blob))
+
 
 class FineTuneClassifier(ClassifierMixin, _FineTune):
     """Fine-tuned network + softmax head (see the module docstring for every setting)."""
@@ -445,23 +507,11 @@ def load_finetuned(folder):
             "FineTuneClassifier", "FineTuneRegressor"):
         raise TransferKitInputError(f"{folder} is not a transferkit fine-tuned model folder.")
     cls = FineTuneClassifier if meta["class"] == "FineTuneClassifier" else FineTuneRegressor
-    params = dict(meta["params"])
-    options = dict(params.get("backbone_options") or {})
-    from transferkit.backbones import get_backbone_config
-
-    if get_backbone_config(params["backbone"]).modality == "image":
-        # every weight is overwritten below: skip loading (or downloading) ImageNet's
-        params["backbone_options"] = {**options, "weights": "none"}
-    model = cls(**params)
-    body, layer, dim, prepare, is_image = model._body()
-    n_out = len(meta["classes"]) if meta["classes"] is not None else 1
-    network = _Network(body, layer, meta["feature_dim"], n_out, bool(model.freeze_batchnorm))
-    network.load_state_dict(load_file(str(folder / "weights.safetensors")))
-    model.backbone_options = options or None
-    model.network_, model.is_image_, model.feature_dim_ = network.eval(), is_image, dim
-    model._prepare = prepare
+    model = cls(**meta["params"])
     if meta["classes"] is not None:
         model.classes_ = np.asarray(meta["classes"])
     else:
         model.y_mean_, model.y_scale_ = (float(v) for v in meta["target_scale"])
+    model.feature_dim_ = int(meta["feature_dim"])
+    model._rebuild(load_file(str(folder / "weights.safetensors")))
     return model

@@ -315,6 +315,13 @@ def _fit_predict(estimator, X, y, train, test, task, classes, positive_label):
     return y_pred, y_score, fit_seconds, predict_seconds, chosen_params(model), model
 
 
+def _stopped(model) -> str:
+    """What a fit cut short by its own time budget names in ``stopped_`` (the
+    fine-tuning estimators), as text; "" for a complete fit."""
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    return ", ".join(getattr(final, "stopped_", None) or [])
+
+
 def _metrics(task, y_true, y_pred, y_score, classes, positive_label, sample_weight=None):
     if task == "regression":
         return regression_metrics(y_true, y_pred, sample_weight=sample_weight)
@@ -355,7 +362,8 @@ def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None,
         or the fold has one class) or :func:`regression_metrics`, plus
         ``chosen`` (the hyper-parameters the fit chose on its labelled target
         rows, see :func:`~transferkit.evaluation.tuning.chosen_params`),
-        ``fit_seconds``, ``predict_seconds``, ``n_train``, ``n_test`` and
+        ``stopped`` (what the fit's own time budget cut short, from the
+        estimator's ``stopped_``; "" when nothing), ``fit_seconds``, ``predict_seconds``, ``n_train``, ``n_test`` and
         ``n_train_target`` (labelled target rows among the training rows; the
         ``n_train`` to use in :func:`~transferkit.evaluation.comparison.corrected_resampled_ttest`).
         With ``return_predictions=True`` also ``test`` (the test row positions),
@@ -388,6 +396,7 @@ def fit_and_score(estimator, X, y, train, test, task=None, positive_label=None,
             proba = _positive_scores(model, _safe_indexing(X, test), every_class, None)
             result["proba"] = proba if proba is not None and proba.ndim == 2 else None
     result["chosen"] = chosen
+    result["stopped"] = _stopped(model)
     result["fit_seconds"] = fit_seconds
     result["predict_seconds"] = predict_seconds
     result["n_train"] = int(train.size)
