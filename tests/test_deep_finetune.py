@@ -244,3 +244,17 @@ def test_drug_reviews_fine_tuned_minilm_against_the_frozen_embedding_head():
     tuned_score = balanced_accuracy_score(y_test, tuned.predict(X_test))
     print(f"frozen-embedding logistic {frozen_score:.3f}, fine-tuned MiniLM {tuned_score:.3f}")
     assert tuned_score > frozen_score + 0.03
+
+
+def test_image_paths_in_an_object_array_are_read(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = np.empty(8, dtype=object)
+    for i in range(8):
+        paths[i] = str(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(paths[i])
+    model = FineTuneClassifier("mobilenet_v2", epochs=1, probe_epochs=1,
+                               backbone_options={"input_size": 32}).fit(
+        paths, np.array(["a", "b"] * 4))
+    assert model.predict_proba(paths[:3]).shape == (3, 2)

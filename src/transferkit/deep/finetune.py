@@ -198,7 +198,12 @@ class _FineTune(BaseEstimator):
                     f"Fine-tuning supports image backbones with forward_features, Hugging "
                     f"Face text encoders and plain torch modules; {self.backbone!r} is "
                     f"neither.")
-            return built.module, built.layer, built.feature_dim, built.prepare, True
+            def prepare_images(items):
+                # a 1-D object array (image paths, as the autopilot passes) is a list
+                if isinstance(items, np.ndarray) and items.dtype == object and items.ndim == 1:
+                    items = items.tolist()
+                return built.prepare(items)
+            return built.module, built.layer, built.feature_dim, prepare_images, True
         if isinstance(self.backbone, torch.nn.Module):
             def prepare(items):
                 array = np.asarray(items, dtype=np.float32)
