@@ -95,3 +95,11 @@ def test_a_shipped_fine_tuned_member_predicts_from_a_table_of_texts(tmp_path):
     again = load_model(tmp_path / "model")
     np.testing.assert_allclose(again.predict_proba(table.iloc[:3]), expected, atol=1e-5)
     assert list(again.predict(table.iloc[:3])) == list(ensemble.classes_[expected.argmax(1)])
+
+
+def test_bad_raw_inputs_and_budget_settings_are_named():
+    X, y, texts, _ = _text_task()
+    with pytest.raises(TransferKitInputError, match="strategy_time_budget"):
+        Autopilot(strategy_time_budget="soon").run(X, y, raw=texts)
+    with pytest.raises(TransferKitInputError, match="raw must be a list"):
+        Autopilot(strategies=["target_only"], modality="text").run(X, y, raw="one text")

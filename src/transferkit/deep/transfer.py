@@ -10,7 +10,9 @@ same folds:
   "How transferable are features in deep neural networks?"; the
   intermediate-task recipe of Phang et al. 2018, STILTs): the backbone is first
   fine-tuned on the labelled source rows (at most ``max_source_rows``, a
-  stratified random subsample, for ``source_epochs`` epochs), then fine-tuned
+  stratified random subsample by domain and class,
+  :func:`~transferkit.autopilot.source_subsample.source_subsample`, for
+  ``source_epochs`` epochs), then fine-tuned
   again on the target rows from those weights, with a new head.
 
 ``time_budget`` (seconds) bounds the whole fit; the two stages share it
@@ -41,6 +43,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from transferkit.autopilot.source_subsample import source_subsample
 from transferkit.domains import DomainAwareMixin, read_domains
 from transferkit.validation import TransferKitInputError
 
@@ -57,20 +60,6 @@ def _take(X, rows):
         return X.iloc[rows].to_numpy()
     items = list(X)
     return [items[i] for i in rows]
-
-
-def _source_rows(labels, rows, limit, seed):
-    """At most ``limit`` of ``rows``, drawn stratified by label (every label kept)."""
-    if len(rows) <= limit:
-        return rows
-    rng = np.random.default_rng(seed)
-    keep = []
-    values = labels.astype(str)
-    for label in np.unique(values):
-        members = rows[values == label]
-        share = max(1, int(round(limit * len(members) / len(rows))))
-        keep.append(rng.choice(members, min(share, len(members)), replace=False))
-    return np.sort(np.concatenate(keep))
 
 
 class FineTuneTransfer(DomainAwareMixin, BaseEstimator):
@@ -114,13 +103,14 @@ class FineTuneTransfer(DomainAwareMixin, BaseEstimator):
             self.time_budget / 2 if two_stage else self.time_budget)
         first, self.stopped_ = None, []
         if two_stage:
-            source = np.flatnonzero(info.labelled_source)
-            if source.size == 0:
+            if not info.labelled_source.any():
                 raise TransferKitInputError(
                     "stages='source_then_target' needs labelled source rows; none are "
                     "labelled (use stages='target').")
-            source = _source_rows(info.labels_of(source), source, int(self.max_source_rows),
-                                  self.random_state)
+            task = "classification" if hasattr(self.estimator, "predict_proba") else \
+                "regression"
+            kept = source_subsample(y, int(self.max_source_rows), self.random_state, task)
+            source = kept[info.labelled_source[kept]]
             first = clone(self.estimator).set_params(
                 epochs=int(self.source_epochs), time_budget=share,
                 random_state=self.random_state)
