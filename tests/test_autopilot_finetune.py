@@ -103,3 +103,34 @@ def test_bad_raw_inputs_and_budget_settings_are_named():
         Autopilot(strategy_time_budget="soon").run(X, y, raw=texts)
     with pytest.raises(TransferKitInputError, match="raw must be a list"):
         Autopilot(strategies=["target_only"], modality="text").run(X, y, raw="one text")
+
+
+@pytest.mark.slow
+def test_transferkit_run_on_a_text_task_file_fine_tunes_and_predicts_raw_texts(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    texts = GOOD + BAD
+    source = pd.DataFrame({"review": [t + " indeed" for t in texts] * 2,
+                           "label": (["good"] * 6 + ["bad"] * 6) * 2})
+    target = pd.DataFrame({"review": texts, "label": ["good"] * 6 + ["bad"] * 6})
+    source.to_csv(tmp_path / "source.csv", index=False)
+    target.to_csv(tmp_path / "target.csv", index=False)
+    pd.DataFrame({"review": ["it helped me a lot", "it made me sick"]}).to_csv(
+        tmp_path / "new.csv", index=False)
+    (tmp_path / "task.yaml").write_text(
+        "sources: {old: source.csv}\ntarget: target.csv\nlabel: label\ntext_column: review\n"
+        "strategies: [pooled, finetune_lp_ft]\nn_splits: 2\nn_repeats: 1\n"
+        "strategy_time_budget: 20\noutput: out\ncache_dir: cache\n")
+    cli = lambda *a: subprocess.run([sys.executable, "-m", "transferkit.cli", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=600)
+    run = cli("run", tmp_path / "task.yaml", "--json", "--quiet")
+    assert run.returncode == 0, run.stderr
+    board = {r["strategy"]: r for r in json.loads(run.stdout)["leaderboard"]}
+    assert set(board) == {"target_only", "pooled", "finetune_lp_ft"}
+    assert board["finetune_lp_ft"]["folds"] == 2 and "budget_stops" in board["finetune_lp_ft"]
+    pred = cli("predict", tmp_path / "out" / "model", tmp_path / "new.csv",
+               "--output", tmp_path / "pred.csv")
+    assert pred.returncode == 0, pred.stderr
+    assert set(pd.read_csv(tmp_path / "pred.csv")["prediction"]) <= {"good", "bad"}

@@ -155,6 +155,25 @@ def test_time_budget_stops_cleanly():
     assert 0 < result.steps < 50 * 50 and result.seconds < 2.0
 
 
+def test_time_budget_stops_before_the_step_that_would_pass_it(monkeypatch):
+    """On a fake clock where every step takes 1 s, a 3.5 s budget runs 3 steps
+    (a fourth would end at 4 s), and a budget shorter than one step still runs one."""
+    import transferkit.deep.engine as engine
+
+    now = [0.0]
+    monkeypatch.setattr(engine.time, "monotonic", lambda: now[0])
+
+    def one_second_loss(model, batch):
+        now[0] += 1.0
+        return classification_loss(model, batch)
+
+    X, y = _data(400)
+    for budget, steps in ((3.5, 3), (0.5, 1)):
+        result = Trainer(epochs=5, batch_size=8, time_budget=budget).fit(
+            _mlp(), one_second_loss, (X, y))
+        assert result.stopped == "time budget" and result.steps == steps
+
+
 def test_nan_loss_names_the_likely_cause():
     X, y = _data()
     with pytest.raises(TransferKitInputError, match="learning rate too high"):

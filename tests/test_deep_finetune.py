@@ -258,3 +258,23 @@ def test_image_paths_in_an_object_array_are_read(tmp_path):
                                backbone_options={"input_size": 32}).fit(
         paths, np.array(["a", "b"] * 4))
     assert model.predict_proba(paths[:3]).shape == (3, 2)
+
+
+def test_bad_input_through_the_estimators_is_named(tmp_path):
+    X, y = _data()
+    with pytest.raises(TransferKitInputError, match="one finite number per row"):
+        FineTuneRegressor(_body(), epochs=1).fit(X, np.array(["high", "low"] * 30))
+    with pytest.raises(TransferKitInputError, match="empty"):
+        FineTuneClassifier(_body(), epochs=1).fit(X[:0], y[:0])
+    with pytest.raises(TransferKitInputError, match="learning rate too high.*sensible scale"):
+        FineTuneRegressor(_body(), method="full", epochs=1, random_state=0).fit(
+            X * np.float32(1e30), X[:, 0])             # finite inputs whose loss overflows
+    if not torch.cuda.is_available():
+        with pytest.raises(TransferKitInputError, match="CUDA is not available"):
+            FineTuneClassifier(_body(), epochs=1, device="cuda").fit(X, y)
+    broken = tmp_path / "broken.png"
+    broken.write_text("this is not an image")
+    with pytest.raises(TransferKitInputError, match="broken.png"):
+        FineTuneClassifier("mobilenet_v2", epochs=1, probe_epochs=1,
+                           backbone_options={"input_size": 32}).fit(
+            [str(broken)] * 4, np.array(["a", "b"] * 2))

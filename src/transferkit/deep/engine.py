@@ -11,7 +11,8 @@
 * gradient clipping to a global L2 norm;
 * early stopping on a validation metric (greater is better; default: minus
   the mean validation loss) with the best epoch's weights restored;
-* a wall-clock budget: training stops cleanly after the step that passes it,
+* a wall-clock budget: training stops cleanly before the step that would
+  pass it (judged by the mean step time so far; at least one step runs),
   keeps the best weights and says so (``TrainResult.stopped``);
 * mixed precision on CUDA (autocast in bfloat16 where the GPU has it, else
   float16 with a gradient scaler), float32 on CPU;
@@ -348,7 +349,7 @@ class _Run:
                 f"The training loss became {float(reported)} at step {self.step + 1} "
                 f"(epoch {self.epoch + 1}). The likely cause is a learning rate too high for "
                 f"this model (learning_rate={self.s.learning_rate}); lower it, or check that "
-                f"the targets suit the loss.")
+                f"the inputs are on a sensible scale and the targets suit the loss.")
         if weight is not None:
             value = value * weight
         self.optimizer.zero_grad(set_to_none=True)
@@ -416,7 +417,7 @@ class _Run:
         self._restore()
         budget = parse_duration(self.s.time_budget)
         started = time.monotonic()
-        stopped = None
+        stopped, first_step = None, self.step
         bar = tqdm(total=self.total, initial=self.step,
                    disable=not (self.s.progress and self.world.main),
                    file=sys.stderr, leave=False, desc="training")
@@ -435,8 +436,9 @@ class _Run:
                     bar.update(1)
                     bar.set_postfix(loss=f"{self.loss_sum / self.loss_count:.4f}",
                                     metric=self.best_metric)
-                    if budget is not None and self.world.anyone(
-                            time.monotonic() - started > budget):
+                    elapsed = time.monotonic() - started
+                    per_step = elapsed / (self.step - first_step)
+                    if budget is not None and self.world.anyone(elapsed + per_step > budget):
                         stopped = "time budget"
                         break
                     every = self.s.checkpoint_every
