@@ -278,3 +278,15 @@ def test_bad_input_through_the_estimators_is_named(tmp_path):
         FineTuneClassifier("mobilenet_v2", epochs=1, probe_epochs=1,
                            backbone_options={"input_size": 32}).fit(
             [str(broken)] * 4, np.array(["a", "b"] * 2))
+
+
+def test_a_spent_budget_skips_fine_tuning_after_the_probe_and_runs_one_step_without():
+    X, y = _data()
+    pretrained = [p.detach().clone() for p in _body().parameters()]
+    probed = FineTuneClassifier(_body(), method="lp_ft", time_budget=1e-6).fit(X, y)
+    assert probed.stopped_ == ["probe", "fine_tune"] and "fine_tune" not in probed.training_
+    assert probed.training_["probe"].steps == 1
+    assert all(torch.equal(p, q) for p, q in zip(_body_weights(probed), pretrained))
+    assert probed.predict(X[:3]).shape == (3,)
+    full = FineTuneClassifier(_body(), method="full", time_budget=1e-6).fit(X, y)
+    assert full.stopped_ == ["fine_tune"] and full.training_["fine_tune"].steps == 1

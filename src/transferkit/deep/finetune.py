@@ -81,6 +81,9 @@ DEFAULT_LEARNING_RATE, TEXT_LEARNING_RATE, TEXT_EPOCHS = 3e-4, 1e-4, 5
 #: 5e-4/1e-3/2e-3 x 5 epochs 0.623/0.641/0.658, 1e-3/2e-3 x 10 epochs 0.674/0.679).
 LORA_LEARNING_RATE, LORA_EPOCHS = 2e-3, 10
 _PREDICT_CHUNK = 256
+#: A stage whose ``time_budget`` share is spent still gets this many seconds
+#: (one step); a fine-tuning stage after a probe is skipped instead.
+MIN_STAGE_BUDGET = 1e-3
 
 
 class _Network(torch.nn.Module):
@@ -306,13 +309,23 @@ class _FineTune(BaseEstimator):
                                        else DEFAULT_EPOCHS)
         self._prepare = prepare
         self.training_ = {}
-        budget = self.time_budget
-        if self.method in ("linear_probe", "lp_ft", "lora"):
-            self.training_["probe"] = self._probe(network, inputs, targets, budget)
+        budget, skipped = self.time_budget, []
+
+        def left():
+            """Seconds of ``time_budget`` left (building, decoding and the probe's
+            features count too); at least one training step always runs."""
+            return None if budget is None else max(MIN_STAGE_BUDGET,
+                                                   budget - (time.monotonic() - started))
+
+        probed = self.method in ("linear_probe", "lp_ft", "lora")
+        if probed:
+            self.training_["probe"] = self._probe(network, inputs, targets, left())
         if self.method != "linear_probe":
-            left = None if budget is None else max(1.0, budget - (time.monotonic() - started))
-            self.training_["fine_tune"] = self._fine_tune(network, inputs, targets, left,
-                                                          is_image)
+            if probed and budget is not None and left() <= MIN_STAGE_BUDGET:
+                skipped = ["fine_tune"]      # the budget is spent: the probed model stays
+            else:
+                self.training_["fine_tune"] = self._fine_tune(network, inputs, targets,
+                                                              left(), is_image)
         if self.method == "lora":
             from transferkit.deep.lora import merge_lora
 
@@ -320,7 +333,7 @@ class _FineTune(BaseEstimator):
         network.eval()
         self.fit_seconds_ = time.monotonic() - started
         self.stopped_ = [stage for stage, result in self.training_.items()
-                         if result.stopped == "time budget"]
+                         if result.stopped == "time budget"] + skipped
         return self
 
     def _start_from(self, body, fitted) -> None:

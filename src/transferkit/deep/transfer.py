@@ -44,6 +44,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.autopilot.source_subsample import source_subsample
+from transferkit.deep.finetune import MIN_STAGE_BUDGET
 from transferkit.domains import DomainAwareMixin, read_domains
 from transferkit.validation import TransferKitInputError
 
@@ -117,7 +118,7 @@ class FineTuneTransfer(DomainAwareMixin, BaseEstimator):
             first.fit(_take(X, source), info.labels_of(source))
             self.stopped_ += [f"source {s}" for s in first.stopped_]
             if share is not None:
-                share = max(1.0, self.time_budget - (time.monotonic() - started))
+                share = max(MIN_STAGE_BUDGET, self.time_budget - (time.monotonic() - started))
         model = clone(self.estimator).set_params(time_budget=share,
                                                  random_state=self.random_state)
         model.fit(_take(X, target), info.labels_of(target), init_from=first)
